@@ -1,0 +1,116 @@
+"""Task registry: ``make(name, **params)``, ``names()``, ``register``.
+
+Besides registered names, ``make`` accepts
+
+- ``"package.module:ClassName"`` or ``"path/to/file.py:ClassName"``: a user's own
+  :class:`~neurornn.tasks.Task` subclass, imported on demand;
+- ``"neurogym:EnvName-v0"``: any NeuroGym environment through the adapter
+  (needs the ``neurogym`` extra).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from .._validation import suggest
+from .base import Task
+
+__all__ = ["register", "make", "names", "get", "describe"]
+
+_REGISTRY: dict[str, type[Task]] = {}
+
+
+def register(cls: type[Task]) -> type[Task]:
+    """Class decorator: register a Task subclass under ``cls.name``."""
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise TypeError(f"register expects a Task subclass, got {cls!r}")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"a task named {cls.name!r} is already registered")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def names() -> list[str]:
+    """Names of the registered tasks, sorted."""
+    return sorted(_REGISTRY)
+
+
+def describe() -> dict[str, str]:
+    """Registered task names with their one-line descriptions."""
+    return {name: _REGISTRY[name].description for name in names()}
+
+
+def _load_custom(spec: str) -> type[Task]:
+    module_name, _, class_name = spec.rpartition(":")
+    if module_name.endswith(".py") or "/" in module_name:
+        path = Path(module_name)
+        if not path.is_file():
+            raise ValueError(f"task module file {str(path)!r} does not exist (from task {spec!r})")
+        mod_key = f"_neurornn_user_task_{path.stem}"
+        mod_spec = importlib.util.spec_from_file_location(mod_key, path)
+        module = importlib.util.module_from_spec(mod_spec)
+        sys.modules[mod_key] = module
+        mod_spec.loader.exec_module(module)
+    else:
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise ValueError(f"cannot import module {module_name!r} for task {spec!r}: {err}") from err
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        public = [n for n in dir(module) if not n.startswith("_")]
+        raise ValueError(f"module {module_name!r} has no {class_name!r}{suggest(class_name, public)}")
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise TypeError(f"{spec!r} must name a neurornn.tasks.Task subclass, got {cls!r}")
+    return cls
+
+
+def get(name: str) -> Callable[..., Task]:
+    """The task class (or factory) behind ``name``."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"task name must be a non-empty string, got {name!r}")
+    if name.startswith("neurogym:"):
+        from .neurogym_adapter import NeuroGymTask
+
+        env_id = name.split(":", 1)[1]
+        return lambda **params: NeuroGymTask(env_id, **params)
+    if ":" in name:
+        return _load_custom(name)
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"unknown task {name!r}{suggest(name, _REGISTRY)}; known tasks: {names()} "
+            "(or 'module:Class' for your own, 'neurogym:Env-v0' for NeuroGym)"
+        )
+    return _REGISTRY[name]
+
+
+def make(name: str, **params: Any) -> Task:
+    """Build a task by name with validated keyword parameters.
+
+    Examples
+    --------
+    >>> task = make("perceptual_decision_making", dt_ms=20)
+    >>> task.n_inputs, task.n_outputs
+    (3, 3)
+    """
+    factory = get(name)
+    try:
+        return factory(**params)
+    except TypeError as err:
+        if "unexpected keyword argument" in str(err):
+            bad = str(err).split("'")[-2] if "'" in str(err) else "?"
+            known = []
+            if isinstance(factory, type):
+                import inspect
+
+                known = [p for p in inspect.signature(factory.__init__).parameters if p != "self"]
+            raise ValueError(
+                f"unknown parameter {bad!r} for task {name!r}{suggest(bad, known)}; known: {known}"
+            ) from err
+        raise
