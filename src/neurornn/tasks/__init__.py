@@ -5,5 +5,16 @@ from .registry import describe, get, make, names, register
 
 # Importing a task module registers it.
 from . import perceptual_decision_making  # noqa: F401  (registers)
+from . import flip_flop  # noqa: F401
+from . import context_dependent_dm  # noqa: F401
+from . import delayed_match_to_sample  # noqa: F401
+from . import delayed_match_to_sample_cued  # noqa: F401
+from . import go_no_go  # noqa: F401
+from . import maze  # noqa: F401
+from . import memory_anti_angle  # noqa: F401
+from . import memory_anti_number  # noqa: F401
+from . import sequential_digits  # noqa: F401
+from . import sign_integration  # noqa: F401
+from . import xor  # noqa: F401
 
 __all__ = ["Batch", "Task", "describe", "get", "make", "masked_mse", "ms_to_steps", "names", "register"]

@@ -179,6 +179,14 @@ class Task(ABC):
                 f"{who}: batch.periods must have shape ({n}, {steps}), got {tuple(batch.periods.shape)}"
             )
 
+    def condition_values(self) -> dict[str, tuple]:
+        """The possible values of each discrete condition (for tests and plots).
+
+        Returns a dict condition name -> tuple of every value it can take; tasks
+        with continuous or unbounded conditions leave those out.
+        """
+        return {}
+
     # ------------------------------------------------------------------ scoring
     @abstractmethod
     def evaluate(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
