@@ -1,8 +1,10 @@
 """neurornn: build, train and dissect recurrent neural network models of brain circuits."""
 
 from . import tasks
-from .models import RNN, RNNConfig, Trajectory, Weights
+from .models import RNN, RNNConfig, RNNEnsemble, Trajectory, Weights
+from .runs import Run, load_run
+from .training import TrainConfig, ensemble_configs, train, train_ensemble
 
 __version__ = "0.1.0"
 
-__all__ = ["RNN", "RNNConfig", "Trajectory", "Weights", "tasks", "__version__"]
+__all__ = ["RNN", "RNNConfig", "RNNEnsemble", "Run", "TrainConfig", "Trajectory", "Weights", "ensemble_configs", "load_run", "tasks", "train", "train_ensemble", "__version__"]

@@ -14,7 +14,7 @@ import sys
 __all__ = ["main", "build_parser"]
 
 # Subcommand modules, in the order `neurornn --help` lists them.
-_SUBCOMMANDS = ("train", "tasks")
+_SUBCOMMANDS = ("train", "tasks", "experiment", "analyze")
 
 
 def build_parser() -> argparse.ArgumentParser:

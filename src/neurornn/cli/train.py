@@ -1,14 +1,231 @@
-"""``neurornn train`` (placeholder until the trainer lands)."""
+"""``neurornn train``: train a network on a task and write a run folder.
+
+Settings come, later ones winning, from: the task's ``defaults`` (model and
+train), the ``--config`` YAML file (sections ``task`` {name, params}, ``model``,
+``train``, as in a run's ``config.yaml``), and ``--set section.key=value``
+(values parsed as YAML: numbers, lists ``[0, 51.2]``, ``true``/``false``, ``null``).
+The model's ``n_inputs``, ``n_outputs`` and ``dt_ms`` follow the task; the
+model's ``seed`` follows ``train.seed`` unless set.
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping
+
+from .._validation import suggest
+
+__all__ = ["register", "run", "build_configs", "parse_sets"]
+
+DEFAULT_TASK = "perceptual_decision_making"
+_SECTIONS = ("task", "model", "train")
+
+_EPILOG = """examples:
+  neurornn train                                   # perceptual decision making, defaults
+  neurornn train --task flip_flop --out runs/ff
+  neurornn train --set model.n_units=64 train.steps=500 task.coherences=[0,51.2]
+  neurornn train --config runs/ff/config.yaml --out runs/ff2   # rerun a run
+  neurornn train --resume --out runs/ff            # continue from the last checkpoint
+  neurornn train --ensemble 8 --out runs/seeds     # 8 networks at once (see --vary, --grid)
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a network", description="Train a network on a task.")
+    p = sub.add_parser(
+        "train",
+        help="train a network on a task",
+        description="Train a network on a task and write a run folder (config, metrics, weights, "
+        "history, checkpoints, figures, report).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--task", metavar="NAME",
+                   help=f"task name (see `neurornn tasks`), 'module:Class' or 'neurogym:Env-v0' "
+                        f"(default: {DEFAULT_TASK}, or the config file's task)")
+    p.add_argument("--config", metavar="FILE.yaml", help="YAML file with sections task, model, train")
+    p.add_argument("--set", metavar="KEY=VALUE", nargs="+", action="append", default=[],
+                   help="override settings, e.g. model.n_units=64 train.steps=500 task.coherences=[0,51.2]")
+    p.add_argument("--out", metavar="DIR", help="run folder (default: runs/<task>-<timestamp>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint (train.* may be --set, e.g. more steps)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder at --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-figures", action="store_true",
+                   help="do not draw figures (faster; report.html still holds the summary and config)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy machine)")
+    from ._ensemble import add_arguments as _add_ensemble_arguments
+
+    _add_ensemble_arguments(p)
     p.set_defaults(handler=run)
 
 
+def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
+    """Parse ``section.key=value`` items into ``{section: {key: value}}`` (values as YAML)."""
+    from ..runs import load_yaml
+
+    out: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects section.key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if "." not in key:
+            raise ValueError(f"--set key must be section.key with section one of {list(_SECTIONS)}, got {key!r}")
+        section, name = key.split(".", 1)
+        if section not in _SECTIONS:
+            raise ValueError(f"--set: unknown section {section!r}{suggest(section, _SECTIONS)} in {item!r}; "
+                             f"sections: {list(_SECTIONS)}")
+        if not name:
+            raise ValueError(f"--set: empty key in {item!r}")
+        try:
+            value = load_yaml(text) if text.strip() else None
+        except Exception as err:  # yaml.YAMLError
+            raise ValueError(f"--set {key}: cannot parse value {text!r} as YAML: {err}") from None
+        out[section][name] = value
+    return out
+
+
+def _read_config_file(path: str) -> dict[str, Any]:
+    from ..runs import load_yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"config file {path!r} does not exist")
+    data = load_yaml(file.read_text()) or {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"config file {path!r} must hold a mapping with sections {list(_SECTIONS)}")
+    for key in data:
+        if key not in _SECTIONS:
+            raise ValueError(f"config file {path!r}: unknown section {key!r}{suggest(str(key), _SECTIONS)}; "
+                             f"sections: {list(_SECTIONS)}")
+    task = data.get("task")
+    if isinstance(task, str):
+        task = {"name": task, "params": {}}
+    elif task is None:
+        task = {}
+    elif isinstance(task, Mapping):
+        for key in task:
+            if key not in ("name", "params"):
+                raise ValueError(f"config file {path!r}: unknown task key {key!r}{suggest(str(key), ['name', 'params'])}"
+                                 " (task parameters go under task.params)")
+        task = {"name": task.get("name"), "params": dict(task.get("params") or {})}
+    else:
+        raise ValueError(f"config file {path!r}: task must be a name or a mapping {{name, params}}, got {task!r}")
+    for section in ("model", "train"):
+        if data.get(section) is not None and not isinstance(data[section], Mapping):
+            raise ValueError(f"config file {path!r}: {section} must be a mapping, got {data[section]!r}")
+    return {"task": task, "model": dict(data.get("model") or {}), "train": dict(data.get("train") or {})}
+
+
+def build_configs(
+    task_name: str | None = None,
+    config_file: str | None = None,
+    sets: list[str] | None = None,
+    base: Mapping[str, Any] | None = None,
+):
+    """Resolve (task, RNNConfig, TrainConfig) from defaults, a config file/dict and --set items."""
+    from .. import tasks
+    from ..models import RNNConfig
+    from ..training import TrainConfig
+
+    cfg = {"task": {"name": None, "params": {}}, "model": {}, "train": {}}
+    if base is not None:
+        cfg = {"task": {"name": base["task"].get("name"), "params": dict(base["task"].get("params") or {})},
+               "model": dict(base["model"]), "train": dict(base["train"])}
+    if config_file is not None:
+        cfg = _read_config_file(config_file)
+    overrides = parse_sets(sets or [])
+    name = overrides["task"].pop("name", None) or task_name or cfg["task"].get("name") or DEFAULT_TASK
+    params = dict(cfg["task"].get("params") or {}) if name == cfg["task"].get("name") else {}
+    params.update(overrides["task"])
+    task = tasks.make(name, **params)
+
+    task_cls_defaults = getattr(task, "defaults", {}) or {}
+    given_model = {**cfg["model"], **overrides["model"]}
+    model = {**dict(task_cls_defaults.get("model", {})), **given_model}
+    for key, value in (("n_inputs", task.n_inputs), ("n_outputs", task.n_outputs), ("dt_ms", task.dt_ms)):
+        if key in given_model and given_model[key] != value:
+            hint = " (set task.dt_ms instead)" if key == "dt_ms" else ""
+            raise ValueError(f"model.{key}={given_model[key]!r} does not match the task's {key}={value!r}{hint}")
+        model[key] = value
+    train = {**dict(task_cls_defaults.get("train", {})), **cfg["train"], **overrides["train"]}
+    train_config = TrainConfig.from_dict(train)
+    model.setdefault("seed", train_config.seed)
+    model_config = RNNConfig.from_dict(model)
+    return task, model_config, train_config
+
+
+def _default_out(task_name: str) -> Path:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", task_name).strip("_") or "task"
+    base = Path("runs") / f"{stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    out, k = base, 2
+    while out.exists():
+        out = base.with_name(f"{base.name}-{k}")
+        k += 1
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
-    raise ValueError("neurornn train is not implemented yet")
+    from ..models import RNN
+    from ..runs import _read_config, is_run
+    from ..training import train
+
+    sets = [item for group in args.set for item in group]
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.resume:
+        if not args.out:
+            raise ValueError("--resume needs --out DIR (the run folder to continue)")
+        if args.config or args.task:
+            raise ValueError("--resume reads the task and model from DIR/config.yaml; do not give --task or --config")
+        if args.overwrite:
+            raise ValueError("give --resume or --overwrite, not both")
+        if not is_run(args.out):
+            raise FileNotFoundError(f"cannot resume: {args.out!r} is not a run folder (no config.yaml)")
+        bad = [s for s in sets if not s.startswith("train.")]
+        if bad:
+            raise ValueError(f"--resume only accepts train.* settings (the model and task are fixed), got {bad}")
+        saved = _read_config(Path(args.out))
+        task, model_config, train_config = build_configs(base=saved, sets=sets)
+        # the saved config is complete: keep its model section exactly
+        from ..models import RNNConfig
+
+        model_config = RNNConfig.from_dict(saved["model"])
+    else:
+        task, model_config, train_config = build_configs(args.task, args.config, sets)
+    if args.quiet:
+        train_config = train_config.replace(progress=False)
+    out = Path(args.out) if args.out else _default_out(task.name)
+    from ._ensemble import run_ensemble, wants_ensemble
+
+    if wants_ensemble(args):
+        return run_ensemble(args, task, model_config, train_config, out)
+    model = RNN(model_config)
+    try:
+        result = train(model, task, train_config, out=out, overwrite=args.overwrite, resume=args.resume,
+                       figures=not args.no_figures)
+    except KeyboardInterrupt:
+        print(f"interrupted; resume with: neurornn train --resume --out {out}", file=sys.stderr)
+        return 130
+    s = result.summary
+    acc = s.get("final_accuracy")
+    extra = []
+    if s.get("accuracy_criterion") is not None:
+        extra.append(f"criterion {s['accuracy_criterion']:g}")
+    if s.get("accuracy_ceiling") is not None:
+        extra.append(f"task ceiling {s['accuracy_ceiling']:.3f}")
+    acc_text = "n/a" if acc is None else f"{acc:.3f}"
+    print(f"run folder: {result.path} (report: {result.path / 'report.html'})" if not args.no_figures
+          else f"run folder: {result.path}")
+    print(f"final accuracy: {acc_text}" + (f" ({', '.join(extra)})" if extra else "")
+          + f" after {s['steps']} steps, {s['wall_seconds']:.1f} s; stopped because: {s['stopped_because']}")
+    return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -248,6 +249,8 @@ class RNNConfig:
             dims = {len(row) for row in coords}
             if len(dims) != 1:
                 raise ValueError(f"coordinates rows must all have the same length, got lengths {sorted(dims)}")
+            if not all(math.isfinite(c) for row in coords for c in row):
+                raise ValueError("coordinates must be finite numbers, got NaN or inf")
             set_("coordinates", coords)
 
     # ------------------------------------------------------------------ helpers

@@ -19,6 +19,7 @@ from .connectivity import (
     unit_alpha,
 )
 from .dynamics import Dynamics, StepNoise, reference_loop
+from .fused import fused_loop, fused_unsupported_reason
 
 __all__ = ["RNN", "Weights", "Trajectory", "WEIGHT_NAMES"]
 
@@ -256,10 +257,24 @@ class RNN(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """The time loop: ``(states, rates)`` of shape (batch, time, n_units).
 
-        The reference loop steps :meth:`Dynamics.step` under autograd; faster
-        implementations replace it here, behind the same interface.
+        Dispatches on ``config.loop``: ``"reference"`` steps :meth:`Dynamics.step`
+        under autograd; ``"fused"`` runs :func:`~neurornn.models.fused.fused_loop`
+        (hand-written backward through time, tested equal to the reference) and
+        raises where it does not apply; ``"auto"`` runs the fused loop when it
+        applies and the reference loop otherwise (same results).
         """
-        return reference_loop(self.dynamics, x0, drive, w_rec, noise)
+        loop = self.config.loop
+        if loop == "reference":
+            return reference_loop(self.dynamics, x0, drive, w_rec, noise)
+        dynamics = self.dynamics
+        reason = fused_unsupported_reason(dynamics, x0, drive, w_rec, noise)
+        if reason is None:
+            return fused_loop(dynamics, x0, drive, w_rec, noise)
+        if loop == "fused":
+            raise ValueError(
+                f"loop='fused' cannot run here: {reason}; use loop='auto' or loop='reference'"
+            )
+        return reference_loop(dynamics, x0, drive, w_rec, noise)
 
     def step(self, state: Tensor, inputs_t: Tensor) -> Tensor:
         """One noise-free Euler step (for analysis): next state from a state and an input.

@@ -24,6 +24,10 @@ __all__ = [
     "register_regularizer",
     "build_regularizer",
     "regularizer_kinds",
+    "l1_weights",
+    "l2_weights",
+    "l1_rates",
+    "l2_rates",
 ]
 
 
@@ -106,3 +110,19 @@ class _RateL2:
 def l2_rates(model: RNN, strength: float) -> Regularizer:
     """``strength * mean r^2`` over batch, time and units (metabolic cost)."""
     return _RateL2(strength)
+
+
+class _RateL1:
+    name = "l1_rates"
+
+    def __init__(self, strength: float) -> None:
+        self.strength = strength
+
+    def __call__(self, model: RNN, weights: Weights, trajectory: Trajectory) -> Tensor:
+        return self.strength * trajectory.rates.abs().mean()
+
+
+@register_regularizer("l1_rates")
+def l1_rates(model: RNN, strength: float) -> Regularizer:
+    """``strength * mean |r|`` over batch, time and units (sparse activity)."""
+    return _RateL1(strength)

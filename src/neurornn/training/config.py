@@ -1,0 +1,201 @@
+"""``TrainConfig``: the frozen, validated description of a training run."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .._validation import check_choice, check_int, check_known_keys, check_positive, suggest
+from .regularizers import regularizer_kinds
+
+__all__ = ["TrainConfig", "OPTIMIZERS", "LOSSES", "DEVICES"]
+
+OPTIMIZERS = ("adam", "sgd")
+LOSSES = ("mse", "cross_entropy")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def _check_criterion(name: str, value: Any, upper: float | None) -> Any:
+    """``None`` (default), ``False`` (off) or a finite number (in (0, upper] if given)."""
+    if value is None or value is False:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a number, None (default) or False (off), got {value!r}")
+    if value < 0 or (upper is not None and value > upper):
+        bound = f"[0, {upper}]" if upper is not None else ">= 0"
+        raise ValueError(f"{name} must be in {bound}, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train a network on a task (everything ``config.yaml`` records under ``train``).
+
+    Optimisation
+    ------------
+    steps : int
+        Step budget (one step = one batch, forward + backward + update).
+    batch_size : int
+        Trials per training batch.
+    learning_rate : float
+    optimizer : {"adam", "sgd"}
+    adam_eps : float
+        Adam's epsilon (1e-8; larger values, e.g. 1e-3, damp the adaptive steps).
+    momentum : float
+        SGD momentum (ignored by Adam).
+    grad_clip : float or None
+        Clip the global gradient norm to this value; ``None``: no clipping.
+    loss : {"mse", "cross_entropy"} or None
+        ``None``: the task's loss. Both are averaged over the time steps the
+        task's mask weights (see :mod:`neurornn.training.losses`).
+    regularizers : sequence of dict
+        Terms added to the loss, each ``{"kind": NAME, "strength": s, **params}``
+        (see :mod:`neurornn.training.regularizers`).
+
+    Stopping
+    --------
+    acc_criterion : float, None or False
+        Stop when the evaluation accuracy reaches this value; ``None``: the task's
+        ``criterion``; ``False``: never stop on accuracy.
+    loss_criterion : float, None or False
+        Stop when the evaluation task loss is at or below this value; ``None`` or
+        ``False``: off.
+
+    Evaluation and records
+    ----------------------
+    eval_every : int
+        Steps between evaluations; each evaluation scores a fresh batch of
+        ``eval_batch_size`` trials drawn from a separate seeded generator, and
+        writes one row of ``metrics.csv``.
+    eval_batch_size : int
+    eval_noise : bool
+        Evaluate with the network's noise on (True, as in training: the accuracy is
+        that of the noisy network that was trained), or noise-free (False).
+    history_every : int
+        Steps between weight snapshots (plus step 0 and the last step); 0: only those two.
+    checkpoint_every : int
+        Steps between resumable checkpoints (plus the last step); 0: only the last.
+
+    Other
+    -----
+    seed : int
+        Seeds the generators of training trials, network noise and evaluation
+        (the initial weights are seeded by ``RNNConfig.seed``).
+    device : {"cpu", "cuda", "auto"}
+        ``auto``: CUDA when available, else CPU.
+    progress : bool
+        Show a progress bar (stderr).
+    """
+
+    steps: int = 2000
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    adam_eps: float = 1e-8
+    momentum: float = 0.0
+    grad_clip: float | None = 1.0
+    loss: str | None = None
+    regularizers: tuple = ()
+    acc_criterion: float | None | bool = None
+    loss_criterion: float | None | bool = None
+    eval_every: int = 50
+    eval_batch_size: int = 256
+    eval_noise: bool = True
+    history_every: int = 100
+    checkpoint_every: int = 500
+    seed: int = 0
+    device: str = "cpu"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
+        check_int("steps", self.steps, minimum=0)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_positive("learning_rate", self.learning_rate)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_positive("adam_eps", self.adam_eps)
+        if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)):
+            raise TypeError(f"momentum must be a number in [0, 1), got {self.momentum!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if self.grad_clip is not None:
+            check_positive("grad_clip", self.grad_clip)
+        if self.loss is not None:
+            check_choice("loss", self.loss, LOSSES)
+        set_("regularizers", self._check_regularizers(self.regularizers))
+        set_("acc_criterion", _check_criterion("acc_criterion", self.acc_criterion, 1.0))
+        set_("loss_criterion", _check_criterion("loss_criterion", self.loss_criterion, None))
+        check_int("eval_every", self.eval_every, minimum=1)
+        check_int("eval_batch_size", self.eval_batch_size, minimum=1)
+        check_int("history_every", self.history_every, minimum=0)
+        check_int("checkpoint_every", self.checkpoint_every, minimum=0)
+        check_int("seed", self.seed, minimum=0)
+        check_choice("device", self.device, DEVICES)
+        for name in ("progress", "eval_noise"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+    @staticmethod
+    def _check_regularizers(specs: Any) -> tuple:
+        if isinstance(specs, Mapping) or isinstance(specs, (str, bytes)):
+            raise TypeError(
+                "regularizers must be a list of specs like {'kind': 'l2_rates', 'strength': 1e-3}, "
+                f"got {specs!r}"
+            )
+        try:
+            specs = list(specs)
+        except TypeError:
+            raise TypeError(f"regularizers must be a list of specs, got {specs!r}") from None
+        out = []
+        kinds = regularizer_kinds()
+        for i, spec in enumerate(specs):
+            if not isinstance(spec, Mapping) or "kind" not in spec:
+                raise ValueError(
+                    f"regularizers[{i}] must be a mapping with a 'kind' and a 'strength', got {spec!r}"
+                )
+            kind = spec["kind"]
+            if kind not in kinds:
+                raise ValueError(f"regularizers[{i}]: unknown kind {kind!r}{suggest(str(kind), kinds)}; known: {kinds}")
+            if "strength" not in spec:
+                raise ValueError(f"regularizers[{i}] ({kind!r}) needs a 'strength'")
+            s = spec["strength"]
+            if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s < 0:
+                raise ValueError(f"regularizers[{i}] ({kind!r}) strength must be a number >= 0, got {s!r}")
+            out.append(dict(spec))
+        return tuple(out)
+
+    # ------------------------------------------------------------------ helpers
+    def resolved_device(self) -> str:
+        """The device to train on (``auto`` resolved)."""
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' was asked for but CUDA is not available; use 'cpu' or 'auto'")
+        return self.device
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with some fields changed (validated again)."""
+        check_known_keys("train config", changes, self.field_names())
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML/JSON-friendly dict."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["regularizers"] = [dict(s) for s in self.regularizers]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        """Build from a dict, rejecting unknown keys with a suggestion."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"train config must be a mapping, got {type(data).__name__}")
+        check_known_keys("train config", data, cls.field_names())
+        return cls(**dict(data))
