@@ -1,0 +1,86 @@
+"""Private helpers: get a model out of a run, copy it for analysis, check inputs."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .._validation import check_int
+from ..models import RNN
+
+__all__ = ["analysis_copy", "resolve_model", "model_device", "as_tensor", "check_model"]
+
+
+def check_model(model: Any, name: str = "model") -> RNN:
+    """``model`` must be a :class:`neurornn.RNN`."""
+    if not isinstance(model, RNN):
+        raise TypeError(f"{name} must be a neurornn.RNN, got {type(model).__name__}")
+    return model
+
+
+def model_device(model: RNN) -> torch.device:
+    """The device the model lives on (that of its ``alpha`` buffer)."""
+    return model.alpha.device
+
+
+def analysis_copy(model: RNN, dtype: torch.dtype = torch.float64) -> RNN:
+    """A deep copy of ``model`` in ``dtype``, eval mode, no gradients on its parameters.
+
+    The analysed model itself is never touched (parameters, ``requires_grad``
+    flags and training mode stay as they were).
+    """
+    check_model(model)
+    clone = copy.deepcopy(model)
+    clone = clone.to(dtype=dtype)
+    clone.eval()
+    for p in clone.parameters():
+        p.requires_grad_(False)
+    return clone
+
+
+def resolve_model(source: Any, snapshot: int | None = None) -> RNN:
+    """The model to analyse: an ``RNN``, or a run's final model / snapshot ``snapshot``.
+
+    Parameters
+    ----------
+    source : RNN or Run (anything with ``.model`` and ``.history``)
+    snapshot : int, optional
+        Index into ``run.history`` (0 = before training; negative counts from the end).
+    """
+    if isinstance(source, RNN):
+        if snapshot is not None:
+            raise ValueError("snapshot needs a run (with a weight history), got a bare RNN model")
+        return source
+    if not hasattr(source, "model"):
+        raise TypeError(f"expected a neurornn.RNN or a training run, got {type(source).__name__}")
+    if snapshot is None:
+        return check_model(source.model, "run.model")
+    check_int("snapshot", snapshot)
+    history = getattr(source, "history", None)
+    if history is None:
+        raise ValueError("this run has no weight history; snapshot must be None")
+    n = len(history.steps)
+    if not -n <= snapshot < n:
+        raise ValueError(
+            f"snapshot must be in [0, {n - 1}] (or [-{n}, -1]): this run kept {n} snapshots "
+            f"at steps {list(history.steps)}, got {snapshot}"
+        )
+    return check_model(history.model_at(snapshot % n), "run.history.model_at(...)")
+
+
+def as_tensor(name: str, value: Any, *, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """Turn a tensor / array / sequence into a finite tensor on ``device``."""
+    if isinstance(value, Tensor):
+        out = value.detach()
+    elif isinstance(value, (np.ndarray, list, tuple, float, int)):
+        out = torch.as_tensor(np.asarray(value, dtype=np.float64))
+    else:
+        raise TypeError(f"{name} must be a tensor or an array, got {type(value).__name__}")
+    out = out.to(device=device, dtype=dtype)
+    if not torch.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return out
