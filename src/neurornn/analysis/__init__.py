@@ -1,0 +1,125 @@
+"""Analysis: activity, PCA, fixed points, performance, report (and connectivity analyses)."""
+
+# Dynamical-systems analysis, performance and report.
+from ._model_access import analysis_copy, resolve_model
+from .activity import Activity, record_activity
+from .fixed_points import (
+    Cycles,
+    FixedPointFinder,
+    FixedPoints,
+    describe_geometry,
+    detect_cycles,
+    sample_states,
+    step_jacobians,
+)
+from .pca import PCA, plot_explained_variance, plot_fixed_points, plot_trajectories
+from .performance import (
+    PsychometricCurve,
+    decision_choices,
+    fit_psychometric,
+    plot_psychometric,
+    plot_trials,
+    psychometric_curve,
+    validation_score,
+)
+from .report import render_report, write_report
+
+# Connectivity: graph metrics, connectivity inference (teacher-student), tensor components.
+from .graph import (
+    adjacency,
+    characteristic_path_length,
+    clustering_coefficients,
+    communities,
+    global_efficiency,
+    graph_metrics,
+    graph_metrics_history,
+    modularity,
+    plot_connectivity,
+    plot_graph_history,
+    small_worldness,
+    weight_distance,
+)
+from .graph_run import analyze_run_graph
+from .inference import (
+    RecordedTask,
+    TeacherTask,
+    load_recording,
+    make_network,
+    plot_recovery,
+    plot_recovery_history,
+    recovery_history,
+    recovery_scores,
+    student_like,
+    two_area_config,
+)
+from .tca import (
+    TCAResult,
+    activity_tensor,
+    fit_tca,
+    plot_rank_sweep,
+    plot_tca,
+    rank_sweep,
+    trial_factor_auc,
+    trial_factor_dprime,
+)
+
+__all__ = [
+    "Activity",
+    "Cycles",
+    "FixedPointFinder",
+    "FixedPoints",
+    "PCA",
+    "PsychometricCurve",
+    "analysis_copy",
+    "decision_choices",
+    "describe_geometry",
+    "detect_cycles",
+    "fit_psychometric",
+    "plot_explained_variance",
+    "plot_fixed_points",
+    "plot_psychometric",
+    "plot_trajectories",
+    "plot_trials",
+    "psychometric_curve",
+    "record_activity",
+    "render_report",
+    "resolve_model",
+    "sample_states",
+    "step_jacobians",
+    "validation_score",
+    "write_report",
+]
+
+__all__ += [  # connectivity
+    "RecordedTask",
+    "TCAResult",
+    "TeacherTask",
+    "activity_tensor",
+    "adjacency",
+    "analyze_run_graph",
+    "characteristic_path_length",
+    "clustering_coefficients",
+    "communities",
+    "fit_tca",
+    "global_efficiency",
+    "graph_metrics",
+    "graph_metrics_history",
+    "load_recording",
+    "make_network",
+    "modularity",
+    "plot_connectivity",
+    "plot_graph_history",
+    "plot_rank_sweep",
+    "plot_recovery",
+    "plot_recovery_history",
+    "plot_tca",
+    "rank_sweep",
+    "recovery_history",
+    "recovery_scores",
+    "small_worldness",
+    "student_like",
+    "trial_factor_auc",
+    "trial_factor_dprime",
+    "two_area_config",
+    "weight_distance",
+]
