@@ -1,0 +1,30 @@
+"""Training: ``TrainConfig``, ``train``, losses, regularisers, weight history, checkpoints."""
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .history import WeightHistory
+from .losses import masked_cross_entropy, masked_mse, task_loss
+from .regularizers import build_regularizer, register_regularizer, regularizer_kinds
+from . import spatial  # noqa: F401  (registers the spatial regulariser kinds)
+from .trainer import STOP_REASONS, evaluate, make_generators, train
+from .ensemble import EnsembleRun, ensemble_configs, train_ensemble
+
+__all__ = [
+    "EnsembleRun",
+    "STOP_REASONS",
+    "TrainConfig",
+    "WeightHistory",
+    "build_regularizer",
+    "ensemble_configs",
+    "evaluate",
+    "load_checkpoint",
+    "make_generators",
+    "masked_cross_entropy",
+    "masked_mse",
+    "register_regularizer",
+    "regularizer_kinds",
+    "save_checkpoint",
+    "task_loss",
+    "train",
+    "train_ensemble",
+]

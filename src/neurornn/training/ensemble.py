@@ -1,0 +1,733 @@
+"""``train_ensemble``: E independent networks trained at once with batched matmuls.
+
+Each network keeps everything a separate :func:`~neurornn.training.train` run
+would have: its own trial batches and noise (from generators seeded by its own
+``TrainConfig.seed``), its own loss and regularisers, its own gradient clipping,
+learning rate and optimiser state, its own evaluations, stop criterion, weight
+history and run folder. The result equals E separate ``train`` runs with the same
+configs (to float32 rounding; tested), only faster: one batched forward and
+backward pass per step for all networks.
+
+Networks whose generators are seeded alike share one trial batch and one noise
+draw per step (each scaled by its own noise levels), exactly as their separate
+runs would draw them; when their draws would diverge (one stops, or evaluates
+at a step the others do not) the generators are split.
+
+Folder ``out``::
+
+    OUT/
+      ensemble.json   the networks, their names and what varies between them
+      summary.csv     one row per network: name, varied settings, final metrics
+      net_000/        a complete run folder per network (see neurornn.runs)
+      net_001/ ...
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import re
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from ..models import RNN, RNNConfig, Trajectory, Weights
+from ..models.ensemble import RNNEnsemble
+from ..tasks.base import Task
+from .checkpoint import save_checkpoint
+from .config import TrainConfig
+from .history import WeightHistory
+from .losses import task_loss
+from .regularizers import build_regularizer
+from .trainer import _check_compatible, _make_optimizer, _reg_names, _summary, make_generators
+
+__all__ = ["train_ensemble", "EnsembleRun", "ensemble_configs", "parse_vary", "SHARED_TRAIN_FIELDS"]
+
+#: TrainConfig fields every network of an ensemble must share.
+SHARED_TRAIN_FIELDS = ("batch_size", "eval_batch_size", "eval_every", "optimizer", "loss", "device",
+                       "eval_noise")
+_GEN_NAMES = ("task", "noise", "eval_task", "eval_noise")
+_BETAS = (0.9, 0.999)  # torch.optim.Adam defaults, as the trainer uses them
+
+
+# ---------------------------------------------------------------------- configs
+def ensemble_configs(
+    model_config: RNNConfig,
+    train_config: TrainConfig | None = None,
+    vary: Mapping[str, Sequence[Any]] | None = None,
+    n: int | None = None,
+    grid: bool = False,
+) -> tuple[list[RNNConfig], list[TrainConfig]]:
+    """Configs of an ensemble: a base model and training config and what varies.
+
+    Parameters
+    ----------
+    model_config : RNNConfig
+    train_config : TrainConfig, optional
+    vary : mapping "model.FIELD" / "train.FIELD" / "train.regularizers.I.KEY" -> list
+        One value per network (all lists of the same length), e.g.
+        ``{"model.seed": range(8), "train.learning_rate": [1e-3] * 4 + [3e-3] * 4}``.
+    n : int, optional
+        Number of networks; needed when ``vary`` is empty (then only the model
+        seeds differ: ``model_config.seed + i``).
+    grid : bool
+        Every combination of the varied values (a grid) instead of pairing them
+        up; ``n`` then repeats the grid with model seeds ``seed + i``.
+
+    Returns
+    -------
+    (model configs, train configs), one per network.
+    """
+    if not isinstance(model_config, RNNConfig):
+        raise TypeError(f"model_config must be an RNNConfig, got {type(model_config).__name__}")
+    train_config = TrainConfig() if train_config is None else train_config
+    if not isinstance(train_config, TrainConfig):
+        raise TypeError(f"train_config must be a TrainConfig, got {type(train_config).__name__}")
+    vary = dict(vary or {})
+    if grid and vary:
+        keys = list(vary)
+        combos = list(itertools.product(*[list(vary[k]) for k in keys]))
+        vary = {k: [c[i] for c in combos] for i, k in enumerate(keys)}
+        if n is not None:
+            if "model.seed" in vary:
+                raise ValueError("grid with n repeats the grid over model seeds; do not vary model.seed too")
+            vary = {k: v * n for k, v in vary.items()}
+            vary["model.seed"] = [model_config.seed + i for i in range(n) for _ in combos]
+            n = None
+    lengths = {}
+    for key, values in vary.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | range):
+            raise TypeError(f"vary[{key!r}] must be a list of values (one per network), got {values!r}")
+        vary[key] = list(values)
+        lengths[key] = len(vary[key])
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    sizes = set(lengths.values()) | ({n} if n is not None else set())
+    if len(sizes) > 1:
+        raise ValueError(f"every varied setting needs one value per network; got lengths {lengths}"
+                         + (f" and n={n}" if n is not None else ""))
+    if not sizes:
+        raise ValueError("give n (the number of networks) or vary (the settings that differ)")
+    count = sizes.pop()
+    if count < 1:
+        raise ValueError("an ensemble needs at least one network, got empty lists in vary")
+    if not vary:
+        vary = {"model.seed": [model_config.seed + i for i in range(count)]}
+    models, trains = [], []
+    for i in range(count):
+        m_changes: dict[str, Any] = {}
+        t_changes: dict[str, Any] = {}
+        regs = [dict(s) for s in train_config.regularizers]
+        for key, values in vary.items():
+            section, _, field = key.partition(".")
+            if section == "model":
+                m_changes[field] = values[i]
+            elif section == "train" and field.startswith("regularizers."):
+                _, idx, name = (field.split(".", 2) + ["", ""])[:3]
+                if not idx.isdigit() or int(idx) >= len(regs) or not name:
+                    raise ValueError(
+                        f"vary key {key!r}: expected train.regularizers.I.KEY with I < {len(regs)} "
+                        "(the index of a regulariser in the train config)"
+                    )
+                regs[int(idx)][name] = values[i]
+                t_changes["regularizers"] = regs
+            elif section == "train":
+                t_changes[field] = values[i]
+            else:
+                raise ValueError(f"vary keys must start with 'model.' or 'train.', got {key!r}")
+        models.append(model_config.replace(**m_changes))
+        trains.append(train_config.replace(**t_changes))
+    return models, trains
+
+
+_RANGE = re.compile(r"^range\(\s*(-?\d+)\s*(?:,\s*(-?\d+)\s*)?(?:,\s*(-?\d+)\s*)?\)$")
+
+
+def parse_vary(items: Sequence[str]) -> dict[str, list]:
+    """Parse ``section.key=VALUES`` items (the CLI's ``--vary``) into ``{key: list}``.
+
+    ``VALUES`` is a YAML list (``[1e-3, 3e-3]``) or ``range(N)`` / ``range(A, B)`` /
+    ``range(A, B, STEP)``. Sections: ``model``, ``train`` (including
+    ``train.regularizers.I.KEY``).
+    """
+    from ..runs import load_yaml
+
+    out: dict[str, list] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--vary expects section.key=[values] or section.key=range(N), got {item!r}")
+        key, text = (part.strip() for part in item.split("=", 1))
+        if not key.startswith(("model.", "train.")):
+            raise ValueError(f"--vary key must start with 'model.' or 'train.', got {key!r}")
+        match = _RANGE.match(text)
+        if match:
+            args = [int(g) for g in match.groups() if g is not None]
+            values = list(range(*args))
+        else:
+            try:
+                values = load_yaml(text)
+            except Exception as err:  # yaml.YAMLError
+                raise ValueError(f"--vary {key}: cannot parse {text!r}: {err}") from None
+            if not isinstance(values, list):
+                raise ValueError(f"--vary {key}: expected a list like [1, 2] or range(N), got {text!r}")
+        if not values:
+            raise ValueError(f"--vary {key}: no values in {text!r}")
+        out[key] = values
+    return out
+
+
+# ---------------------------------------------------------------------- result
+@dataclass
+class EnsembleRun:
+    """What :func:`train_ensemble` returns.
+
+    Attributes
+    ----------
+    path : Path or None
+        The ensemble folder (``None`` when nothing was written).
+    runs : list of Run
+        One :class:`~neurornn.runs.Run` per network (each with its own folder
+        ``path / name`` when written).
+    names : list of str
+    ensemble : RNNEnsemble
+        The trained networks, stacked (eval mode).
+    wall_seconds : float
+    """
+
+    path: Path | None
+    runs: list
+    names: list[str]
+    ensemble: RNNEnsemble
+    wall_seconds: float
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __getitem__(self, i: int):
+        return self.runs[i]
+
+    def __iter__(self):
+        return iter(self.runs)
+
+    def __repr__(self) -> str:
+        accs = [r.summary.get("final_accuracy") for r in self.runs]
+        text = ", ".join("None" if a is None else f"{a:.3f}" for a in accs)
+        return f"EnsembleRun({len(self.runs)} networks, path={str(self.path) if self.path else None!r}, final_accuracy=[{text}])"
+
+
+# ---------------------------------------------------------------------- generators
+class _Generators:
+    """Per-network generators; networks seeded alike share the same objects until they diverge."""
+
+    def __init__(self, seeds: Sequence[int], noise_patterns: Sequence[tuple]) -> None:
+        made: dict[tuple, dict[str, torch.Generator]] = {}
+        self.of: list[dict[str, torch.Generator]] = []
+        for seed, pattern in zip(seeds, noise_patterns):
+            gens = {}
+            for name in _GEN_NAMES:
+                key = (name, seed, pattern if "noise" in name else None)
+                if key not in made:
+                    made[key] = make_generators(seed)
+                gens[name] = made[key][name]
+            self.of.append(gens)
+
+    def split(self, name: str, drawing: Sequence[int]) -> None:
+        """Networks not in ``drawing`` get their own copy of any generator they share with one that is."""
+        drawing_ids = {id(self.of[e][name]) for e in drawing}
+        clones: dict[int, torch.Generator] = {}
+        dset = set(drawing)
+        for e, gens in enumerate(self.of):
+            g = gens[name]
+            if e not in dset and id(g) in drawing_ids:
+                if id(g) not in clones:
+                    copy = torch.Generator(device=g.device)
+                    copy.set_state(g.get_state())
+                    clones[id(g)] = copy
+                gens[name] = clones[id(g)]
+
+    def for_draw(self, name: str, drawing: Sequence[int]) -> list[torch.Generator]:
+        """One generator per network; those not drawing get throwaway ones."""
+        self.split(name, drawing)
+        dset = set(drawing)
+        return [gens[name] if e in dset else torch.Generator() for e, gens in enumerate(self.of)]
+
+
+def _draw_batches(task: Task, size: int, gens: Sequence[torch.Generator], drawing: Sequence[int], device):
+    """One batch per distinct generator among ``drawing``; returns per-network batch (or None)."""
+    by_gen: dict[int, Any] = {}
+    out: list = [None] * len(gens)
+    for e in drawing:
+        key = id(gens[e])
+        if key not in by_gen:
+            by_gen[key] = task.batch(size, gens[e]).to(device)
+        out[e] = by_gen[key]
+    return out
+
+
+def _stack_inputs(batches: Sequence, n_inputs: int) -> tuple[Tensor, list[int]]:
+    """Inputs for the ensemble: (batch, time, inputs) when all networks share one batch,
+    else (networks, batch, max_time, inputs) zero-padded at the end (the networks are causal)."""
+    present = [b for b in batches if b is not None]
+    first = present[0]
+    if all(b is first or b is None for b in batches):
+        return first.inputs, [first.n_steps] * len(batches)
+    t_max = max(b.n_steps for b in present)
+    parts, lengths = [], []
+    for b in batches:
+        b = first if b is None else b
+        x = b.inputs
+        if b.n_steps < t_max:
+            pad = torch.zeros(x.shape[0], t_max - b.n_steps, n_inputs, dtype=x.dtype, device=x.device)
+            x = torch.cat([x, pad], dim=1)
+        parts.append(x)
+        lengths.append(b.n_steps)
+    return torch.stack(parts), lengths
+
+
+def _member_trajectory(traj: Trajectory, e: int, steps: int) -> Trajectory:
+    return Trajectory(traj.states[e, :, :steps], traj.rates[e, :, :steps], traj.outputs[e, :, :steps])
+
+
+def _member_weights(weights: Weights, e: int) -> Weights:
+    return Weights(*(w[e] for w in weights))
+
+
+# ---------------------------------------------------------------------- optimiser
+class _EnsembleOptimizer:
+    """Adam or SGD (as ``torch.optim`` computes them) with a learning rate, eps and momentum
+    per network, updating only the networks in a mask."""
+
+    def __init__(self, params: list[torch.nn.Parameter], configs: Sequence[TrainConfig]) -> None:
+        self.params = params
+        self.kind = configs[0].optimizer
+        p0 = params[0]
+        vec = lambda vals: torch.tensor(vals, dtype=p0.dtype, device=p0.device)  # noqa: E731
+        self.lr = vec([c.learning_rate for c in configs])
+        self.eps = vec([c.adam_eps for c in configs])
+        self.momentum = vec([c.momentum for c in configs])
+        self.steps = [0] * len(configs)
+        self.state = [{} for _ in params]
+
+    @staticmethod
+    def _col(v: Tensor, p: Tensor) -> Tensor:
+        return v.view((-1,) + (1,) * (p.ndim - 1))
+
+    @torch.no_grad()
+    def step(self, update: Sequence[int]) -> None:
+        n_nets = len(self.steps)
+        mask_list = [False] * n_nets
+        for e in update:
+            mask_list[e] = True
+            self.steps[e] += 1
+        mask = torch.tensor(mask_list, device=self.params[0].device)
+        b1, b2 = _BETAS
+        for p, st in zip(self.params, self.state):
+            g = p.grad
+            if g is None:
+                continue
+            m = self._col(mask, p)
+            if self.kind == "adam":
+                if not st:
+                    st["exp_avg"] = torch.zeros_like(p)
+                    st["exp_avg_sq"] = torch.zeros_like(p)
+                avg = torch.lerp(st["exp_avg"], g, 1 - b1)
+                sq = (st["exp_avg_sq"] * b2).addcmul_(g, g, value=1 - b2)
+                steps = torch.tensor([max(s, 1) for s in self.steps], dtype=torch.float64)
+                bc1 = (1 - b1**steps).to(p.dtype).to(p.device)
+                bc2_sqrt = ((1 - b2**steps) ** 0.5).to(p.dtype).to(p.device)
+                step_size = self._col(self.lr / bc1, p)
+                denom = (sq.sqrt() / self._col(bc2_sqrt, p)).add_(self._col(self.eps, p))
+                new_p = p - step_size * avg / denom
+                st["exp_avg"].copy_(torch.where(m, avg, st["exp_avg"]))
+                st["exp_avg_sq"].copy_(torch.where(m, sq, st["exp_avg_sq"]))
+            else:
+                if "momentum_buffer" not in st:
+                    st["momentum_buffer"] = torch.zeros_like(p)
+                buf = st["momentum_buffer"] * self._col(self.momentum, p) + g
+                new_p = p - self._col(self.lr, p) * buf
+                st["momentum_buffer"].copy_(torch.where(m, buf, st["momentum_buffer"]))
+            p.copy_(torch.where(m, new_p, p))
+
+    def member_state(self, e: int, member_params: list[torch.nn.Parameter], config: TrainConfig):
+        """A ``torch.optim`` optimiser for network ``e``'s own parameters holding its state."""
+        opt = _make_optimizer(config, member_params)
+        state: dict[int, dict[str, Any]] = {}
+        for i, st in enumerate(self.state):
+            if self.kind == "adam" and st and self.steps[e] > 0:
+                state[i] = {"step": torch.tensor(float(self.steps[e])),
+                            "exp_avg": st["exp_avg"][e].detach().clone(),
+                            "exp_avg_sq": st["exp_avg_sq"][e].detach().clone()}
+            elif self.kind == "sgd" and st and config.momentum != 0 and self.steps[e] > 0:
+                state[i] = {"momentum_buffer": st["momentum_buffer"][e].detach().clone()}
+        opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
+        return opt
+
+
+# ---------------------------------------------------------------------- helpers
+def _check_train_configs(configs: Any, n_nets: int) -> list[TrainConfig]:
+    if configs is None:
+        configs = TrainConfig()
+    if isinstance(configs, TrainConfig):
+        configs = [configs] * n_nets
+    if not isinstance(configs, Sequence):
+        raise TypeError(f"configs must be a TrainConfig or a sequence of them, got {type(configs).__name__}")
+    configs = list(configs)
+    if len(configs) != n_nets:
+        raise ValueError(f"configs must have one TrainConfig per network ({n_nets}), got {len(configs)}")
+    for i, c in enumerate(configs):
+        if not isinstance(c, TrainConfig):
+            raise TypeError(f"configs[{i}] must be a TrainConfig, got {type(c).__name__}")
+    for name in SHARED_TRAIN_FIELDS:
+        values = [getattr(c, name) for c in configs]
+        if any(v != values[0] for v in values):
+            raise ValueError(f"all networks of an ensemble must have the same train {name}, got {values}")
+    return configs
+
+
+def _prepare_folder(out: str | os.PathLike, overwrite: bool) -> Path:
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a path, got {type(out).__name__}")
+    path = Path(out)
+    if path.exists():
+        if not path.is_dir():
+            raise FileExistsError(f"ensemble folder {str(path)!r} exists and is not a folder")
+        if any(path.iterdir()):
+            if not overwrite:
+                raise FileExistsError(
+                    f"ensemble folder {str(path)!r} already exists; choose another out or replace it "
+                    "(overwrite=True / --overwrite)"
+                )
+            if not (path / "ensemble.json").is_file():
+                raise ValueError(f"refusing to overwrite {str(path)!r}: it is not empty and not an ensemble folder")
+            shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _varied(model_configs: Sequence[RNNConfig], train_configs: Sequence[TrainConfig]) -> dict[str, list]:
+    out = {}
+    for section, configs in (("model", model_configs), ("train", train_configs)):
+        dicts = [c.to_dict() for c in configs]
+        for key in dicts[0]:
+            values = [d[key] for d in dicts]
+            if any(v != values[0] for v in values):
+                out[f"{section}.{key}"] = values
+    return out
+
+
+# ---------------------------------------------------------------------- training
+def train_ensemble(
+    models: RNNEnsemble | Sequence[RNN] | Sequence[RNNConfig],
+    task: Task,
+    configs: TrainConfig | Sequence[TrainConfig] | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    figures: bool = True,
+    names: Sequence[str] | None = None,
+    progress: bool | None = None,
+) -> EnsembleRun:
+    """Train E networks at once; each is the same as its own :func:`~neurornn.training.train` run.
+
+    Parameters
+    ----------
+    models : RNNEnsemble, or sequence of RNN or of RNNConfig (E networks)
+        Networks with the same shapes (see :data:`neurornn.models.ensemble.SHARED_FIELDS`).
+        Given RNNs are not changed: the trained weights are in the result.
+    task : Task
+    configs : TrainConfig or sequence of E TrainConfig, optional
+        Per network: seed, learning rate, Adam eps, momentum, gradient clipping,
+        regularisers, steps, stop criteria, history and checkpoint intervals may
+        differ; :data:`SHARED_TRAIN_FIELDS` must not.
+    out : path, optional
+        Ensemble folder (``ensemble.json``, ``summary.csv``, one run folder per
+        network); never overwritten unless ``overwrite=True``.
+    figures : bool
+        Draw each network's figures and report (needs ``out``).
+    names : sequence of str, optional
+        Folder names of the networks (default ``net_000``, ``net_001``, ...).
+    progress : bool, optional
+        Progress bar; default: ``configs[0].progress``.
+
+    Returns
+    -------
+    EnsembleRun
+    """
+    from ..runs import Metrics, Run, RunWriter, dump_yaml, write_report  # noqa: F401
+    from tqdm.auto import tqdm
+    import sys
+
+    if isinstance(models, RNNEnsemble):
+        ens = RNNEnsemble(models.members())
+    else:
+        ens = RNNEnsemble(models)
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a neurornn.tasks.Task, got {type(task).__name__}")
+    n_nets = ens.n_networks
+    tcs = _check_train_configs(configs, n_nets)
+    names = [f"net_{e:03d}" for e in range(n_nets)] if names is None else [str(n) for n in names]
+    if len(names) != n_nets or len(set(names)) != n_nets:
+        raise ValueError(f"names must be {n_nets} distinct folder names, got {names}")
+    proxies = ens.members()  # per-network RNNs: the regularisers' model, and what is written
+    for proxy in proxies:
+        _check_compatible(proxy, task)
+    shared = tcs[0]
+    device = shared.resolved_device()
+    ens.to(device)
+    for proxy in proxies:
+        proxy.to(device)
+    params = [p for p in ens.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the networks have no trainable parameters (all train_* flags are False)")
+    loss_kind = shared.loss or task.loss
+    regs = [[build_regularizer(spec, proxies[e]) for spec in tcs[e].regularizers] for e in range(n_nets)]
+    reg_names = [_reg_names(tc.regularizers) for tc in tcs]
+    acc_crit, loss_crit = [], []
+    for tc in tcs:
+        a = task.criterion if tc.acc_criterion is None else tc.acc_criterion
+        acc_crit.append(None if a is False else float(a))
+        loss_crit.append(None if tc.loss_criterion in (None, False) else float(tc.loss_criterion))
+    patterns = [tuple(getattr(c, s) != 0 for s in ("sigma_in", "sigma_rec", "sigma_pre", "sigma_post"))
+                for c in ens.configs]
+    gens = _Generators([tc.seed for tc in tcs], patterns)
+    optimizer = _EnsembleOptimizer(params, tcs)
+
+    root = _prepare_folder(out, overwrite) if out is not None else None
+    writers = [RunWriter(root / name) if root is not None else None for name in names]
+    if root is not None:
+        (root / "ensemble.json").write_text(json.dumps(
+            {"format": "neurornn-ensemble", "version": 1, "task": task.name, "networks": names,
+             "varied": _varied(ens.configs, tcs)}, indent=1, default=str) + "\n")
+        for w, c, tc in zip(writers, ens.configs, tcs):
+            w.write_config(task, c, tc)
+    metrics = [Metrics() for _ in range(n_nets)]
+    histories = [WeightHistory(c, w.history_dir if w else None) for c, w in zip(ens.configs, writers)]
+    accum = [{"n": 0, "loss": 0.0, "task_loss": 0.0, "grad_norm": 0.0, **{n: 0.0 for n in reg_names[e]}}
+             for e in range(n_nets)]
+    stopped = ["step_budget"] * n_nets
+    final_step = [0] * n_nets
+    bad_step: list = [None] * n_nets
+    last_good: list = [None] * n_nets
+    active = [tc.steps > 0 for tc in tcs]
+    t0 = time.perf_counter()
+    wall = lambda: time.perf_counter() - t0  # noqa: E731
+    stop_wall = [0.0] * n_nets
+
+    def do_eval(step: int, members: list[int]) -> dict[int, dict[str, Any]]:
+        ens.eval()
+        task_gens = gens.for_draw("eval_task", members)
+        batches = _draw_batches(task, shared.eval_batch_size, task_gens, members, device)
+        inputs, lengths = _stack_inputs(batches, ens.config.n_inputs)
+        noise_gens = gens.for_draw("eval_noise", members)
+        with torch.no_grad():
+            traj = ens(inputs, noise=shared.eval_noise, generators=noise_gens)
+        ens.train()
+        rows = {}
+        for e in members:
+            tr = _member_trajectory(traj, e, lengths[e])
+            b = batches[e]
+            with torch.no_grad():
+                value = task_loss(loss_kind, tr.outputs, b.targets, b.mask)
+                scores = task.evaluate(tr.outputs, b)
+            if "accuracy" not in scores:
+                raise ValueError(f"task {task.name!r}: evaluate() must return a dict with 'accuracy', got {list(scores)}")
+            row: dict[str, Any] = {"step": step}
+            acc = accum[e]
+            n = acc["n"]
+            for key in ("loss", "task_loss", *reg_names[e], "grad_norm"):
+                row[key] = float(acc[key]) / n if n else None
+            row["eval_loss"] = float(value)
+            for key, val in scores.items():
+                row[key if key not in ("step", "loss", "task_loss", "eval_loss", "grad_norm", "wall_seconds")
+                    else f"eval_{key}"] = float(val)
+            row["wall_seconds"] = round(wall(), 3)
+            for key in acc:
+                acc[key] = 0 if key == "n" else 0.0
+            metrics[e].append(row)
+            if writers[e] is not None:
+                writers[e].write_metrics(metrics[e])
+            rows[e] = row
+        return rows
+
+    def checkpoint(e: int, step: int) -> None:
+        if writers[e] is None:
+            return
+        proxy = proxies[e]
+        proxy.load_state_dict({k: v[e].detach().clone() for k, v in ens.state_dict().items()})
+        member_params = [p for p in proxy.parameters() if p.requires_grad]
+        opt = optimizer.member_state(e, member_params, tcs[e])
+        save_checkpoint(writers[e].checkpoint_dir, step, proxy, opt, gens.of[e],
+                        extra={"wall_seconds": wall(), "accum": {k: float(v) for k, v in accum[e].items()},
+                               "ensemble": str(root)})
+
+    ens.train()
+    weights = ens.effective_weights()
+    for e in range(n_nets):
+        histories[e].append(0, _member_weights(weights, e))
+    do_eval(0, list(range(n_nets)))
+    for e in range(n_nets):
+        checkpoint(e, 0)
+    prev = [p.detach().clone() for p in params]
+    clips = torch.tensor([tc.grad_clip if tc.grad_clip is not None else math.inf for tc in tcs],
+                         dtype=params[0].dtype, device=device)
+    show = shared.progress if progress is None else bool(progress)
+    bar = tqdm(total=max(tc.steps for tc in tcs), disable=not show, file=sys.stderr, desc=f"ensemble x{n_nets}",
+               unit="step", dynamic_ncols=True, mininterval=0.5)
+
+    def finish(e: int, step: int, reason: str) -> None:
+        active[e] = False
+        stopped[e] = reason
+        final_step[e] = step
+        stop_wall[e] = wall()
+
+    step = 0
+    for step in range(1, max(tc.steps for tc in tcs) + 1):
+        members = [e for e in range(n_nets) if active[e]]
+        if not members:
+            break
+        task_gens = gens.for_draw("task", members)
+        batches = _draw_batches(task, shared.batch_size, task_gens, members, device)
+        inputs, lengths = _stack_inputs(batches, ens.config.n_inputs)
+        traj = ens(inputs, generators=gens.for_draw("noise", members))
+        weights = ens.effective_weights() if any(regs[e] for e in members) else None
+        losses: dict[int, tuple] = {}
+        total = None
+        non_finite_loss = []
+        for e in members:
+            tr = _member_trajectory(traj, e, lengths[e])
+            b = batches[e]
+            main = task_loss(loss_kind, tr.outputs, b.targets, b.mask)
+            reg_values = [term(proxies[e], _member_weights(weights, e), tr) for term in regs[e]]
+            loss = main + sum(reg_values) if reg_values else main
+            if not bool(torch.isfinite(loss)):
+                non_finite_loss.append(e)
+                continue
+            losses[e] = (loss, main, reg_values)
+            total = loss if total is None else total + loss
+        for p in params:
+            p.grad = None
+        if total is not None:
+            total.backward()
+        # per-network gradient norm (as torch.nn.utils.clip_grad_norm_) and clipping
+        norms = torch.zeros(n_nets, dtype=params[0].dtype, device=device)
+        grads = [p.grad for p in params if p.grad is not None]
+        if grads:
+            per_param = torch.stack([torch.linalg.vector_norm(g.reshape(n_nets, -1), dim=1) for g in grads])
+            norms = torch.linalg.vector_norm(per_param, dim=0)
+            coef = torch.clamp(clips / (norms + 1e-6), max=1.0)
+            for g in grads:
+                g.mul_(coef.view((-1,) + (1,) * (g.ndim - 1)))
+        norm_list = norms.tolist()
+        update = []
+        for e in members:
+            if e in non_finite_loss:
+                with torch.no_grad():
+                    for p, q in zip(params, prev):
+                        p[e].copy_(q[e])
+                bad_step[e], last_good[e] = step, max(step - 2, 0)
+                finish(e, last_good[e], "non_finite_loss")
+            elif not math.isfinite(norm_list[e]):
+                bad_step[e], last_good[e] = step, step - 1
+                finish(e, step - 1, "non_finite_loss")
+            else:
+                update.append(e)
+        with torch.no_grad():
+            for p, q in zip(params, prev):
+                for e in update:
+                    q[e].copy_(p[e])
+        optimizer.step(update)
+        for e in update:
+            loss, main, reg_values = losses[e]
+            acc = accum[e]
+            acc["n"] += 1
+            acc["loss"] = acc["loss"] + loss.detach()
+            acc["task_loss"] = acc["task_loss"] + main.detach()
+            acc["grad_norm"] = acc["grad_norm"] + norms[e].detach()
+            for name, value in zip(reg_names[e], reg_values):
+                acc[name] = acc[name] + value.detach()
+        evaluating = [e for e in update if step % tcs[e].eval_every == 0 or step == tcs[e].steps]
+        if evaluating:
+            rows = do_eval(step, evaluating)
+            for e, row in rows.items():
+                if acc_crit[e] is not None and row["accuracy"] >= acc_crit[e]:
+                    finish(e, step, "accuracy_criterion")
+                elif loss_crit[e] is not None and row["eval_loss"] <= loss_crit[e]:
+                    finish(e, step, "loss_criterion")
+        weights = None
+        for e in update:
+            tc = tcs[e]
+            if tc.history_every and step % tc.history_every == 0:
+                weights = ens.effective_weights() if weights is None else weights
+                histories[e].append(step, _member_weights(weights, e))
+            if tc.checkpoint_every and step % tc.checkpoint_every == 0:
+                checkpoint(e, step)
+            if active[e] and step == tc.steps:
+                finish(e, step, "step_budget")
+        bar.update(1)
+    bar.close()
+    for e in range(n_nets):
+        if active[e]:  # pragma: no cover - every network ends by its budget
+            finish(e, step, "step_budget")
+
+    # finish each network as its own run would
+    ens.eval()
+    weights = ens.effective_weights()
+    runs = []
+    for e in range(n_nets):
+        step_e = final_step[e]
+        if stopped[e] == "non_finite_loss":
+            import warnings
+
+            warnings.warn(
+                f"network {names[e]}: non-finite loss or gradient at step {bad_step[e]}: its training stopped; "
+                f"it keeps the weights of step {last_good[e]}", RuntimeWarning, stacklevel=2)
+            final = do_eval(step_e, [e])[e]
+            metrics[e].rows.pop()  # the trainer scores the final network without adding a row
+            if writers[e] is not None:
+                writers[e].write_metrics(metrics[e])
+            ens.eval()
+        else:
+            if not metrics[e].rows or metrics[e].rows[-1]["step"] < step_e:
+                do_eval(step_e, [e])
+                ens.eval()
+            final = metrics[e].last
+            checkpoint(e, step_e)
+        if not histories[e].steps or histories[e].steps[-1] < step_e:
+            histories[e].append(step_e, _member_weights(weights, e))
+        model = ens.member(e).eval()
+        summary = _summary(task, model, tcs[e], final, step_e, stopped[e], stop_wall[e], device, None,
+                           bad_step[e], last_good[e], acc_crit[e])
+        summary["ensemble"] = {"path": str(root) if root else None, "name": names[e], "index": e,
+                               "size": n_nets, "wall_seconds_total": round(wall(), 3)}
+        if writers[e] is not None:
+            writers[e].write_model(model)
+            writers[e].write_summary(summary)
+            if figures:
+                writers[e].write_figures(model, task, metrics[e], seed=tcs[e].seed)
+            write_report(writers[e].path)
+        runs.append(Run(writers[e].path if writers[e] else None, model, task, tcs[e], metrics[e], summary,
+                        histories[e]))
+    if root is not None:
+        _write_summary_csv(root / "summary.csv", names, runs, _varied(ens.configs, tcs))
+    return EnsembleRun(root, runs, names, ens, round(wall(), 3))
+
+
+def _write_summary_csv(path: Path, names, runs, varied) -> None:
+    cols = ["name", *varied, "steps", "stopped_because", "final_loss", "final_accuracy", "wall_seconds"]
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(cols)
+        for i, (name, run) in enumerate(zip(names, runs)):
+            s = run.summary
+            row = [name, *[json.dumps(v[i]) if isinstance(v[i], (list, dict)) else v[i] for v in varied.values()],
+                   s.get("steps"), s.get("stopped_because"), s.get("final_loss"), s.get("final_accuracy"),
+                   s.get("wall_seconds")]
+            writer.writerow(["" if v is None else v for v in row])
