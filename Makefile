@@ -1,10 +1,10 @@
 # Quick start:  make train   (set up, then `neurornn train` with the default task)
-#               make test    (set up, then the test suite; this is what CI runs)
+#               make test    (set up, then the whole test suite; this is what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup train test test-slow bench clean
+.PHONY: setup train test test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -19,10 +19,10 @@ train: setup
 	$(BIN)/neurornn train
 
 test: setup
-	$(BIN)/python -m pytest -q -n 2 -m "not slow"
+	$(BIN)/python -m pytest -q -n 2
 
-test-slow: setup
-	$(BIN)/python -m pytest -q -m slow
+test-fast: setup
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 bench: setup
 	$(BIN)/python benchmarks/bench_train_step.py

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import pytest
@@ -105,6 +106,13 @@ def test_cli_errors_are_reported(tmp_path, capsys):
     assert main(["train", "--threads", "0", "--out", str(tmp_path / "t")]) == 2
     assert "--threads must be >= 1" in capsys.readouterr().err
 
+
+
+def test_cli_reports_a_missing_optional_dependency(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "neurogym", None)  # import neurogym -> ImportError
+    assert main(["train", "--task", "neurogym:PerceptualDecisionMaking-v0", "--out", str(tmp_path / "n")]) == 2
+    err = capsys.readouterr().err
+    assert "neurornn train: error:" in err and "neurornn[neurogym]" in err and "Traceback" not in err
 
 def test_cli_overwrite(tmp_path):
     assert _train(tmp_path) == 0

@@ -105,6 +105,11 @@ def test_bad_input(kwargs, exc, match):
         NeuroGymTask(**kwargs)
 
 
+def test_unknown_parameter_names_the_adapter_parameters():
+    with pytest.raises(ValueError, match=r"unknown parameter 'dt' .*did you mean 'dt_ms'.*known: \['dt_ms', 'mask', 'env_kwargs'\]"):
+        tasks.make("neurogym:PerceptualDecisionMaking-v0", dt=100)
+
+
 def test_clear_error_without_neurogym(monkeypatch):
     monkeypatch.setitem(sys.modules, "neurogym", None)  # import neurogym -> ImportError
     with pytest.raises(ImportError, match=r'pip install "neurornn\[neurogym\]"'):

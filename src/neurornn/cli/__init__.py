@@ -44,9 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args) or 0)
-    except (ValueError, TypeError, FileExistsError, FileNotFoundError) as err:
-        print(f"neurornn {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, KeyError, ImportError, FileExistsError, FileNotFoundError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"neurornn {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"neurornn {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

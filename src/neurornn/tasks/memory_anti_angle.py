@@ -50,13 +50,6 @@ class MemoryAntiAngle(MemoryTask):
     description = "Remember an angle (cos, sin), report the opposite after a delay (trainRNNbrain, seed 002), MSE"
     input_names = ("cos", "sin", "bias", "recall_cue")
     output_names = ("anti_cos", "anti_sin")
-    loss = "mse"
-    criterion = 0.9
-    # eval_batch_size 1024: trial accuracy near the criterion; 256 trials leave a sampling error of ~0.016.
-    defaults = {
-        "model": {"n_units": 64, "tau_ms": 50.0, "activation": "relu", "w_rec_gain": 0.8},
-        "train": {"steps": 3000, "batch_size": 64, "learning_rate": 0.003, "eval_batch_size": 1024},
-    }
 
     def __init__(
         self,

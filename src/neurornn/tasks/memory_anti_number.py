@@ -47,13 +47,6 @@ class MemoryAntiNumber(MemoryTask):
     description = "Remember a number, report its negative after a delay (trainRNNbrain, seed 002), MSE"
     input_names = ("positive", "negative", "recall_cue")
     output_names = ("anti_positive", "anti_negative")
-    loss = "mse"
-    criterion = 0.9
-    # eval_batch_size 1024: trial accuracy near the criterion; 256 trials leave a sampling error of ~0.016.
-    defaults = {
-        "model": {"n_units": 64, "tau_ms": 50.0, "activation": "relu", "w_rec_gain": 0.8},
-        "train": {"steps": 3000, "batch_size": 64, "learning_rate": 0.003, "eval_batch_size": 1024},
-    }
 
     def __init__(
         self,

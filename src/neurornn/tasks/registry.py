@@ -10,6 +10,7 @@ Besides registered names, ``make`` accepts
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import sys
@@ -79,7 +80,7 @@ def get(name: str) -> Callable[..., Task]:
         from .neurogym_adapter import NeuroGymTask
 
         env_id = name.split(":", 1)[1]
-        return lambda **params: NeuroGymTask(env_id, **params)
+        return functools.partial(NeuroGymTask, env_id)
     if ":" in name:
         return _load_custom(name)
     if name not in _REGISTRY:
@@ -105,12 +106,20 @@ def make(name: str, **params: Any) -> Task:
     except TypeError as err:
         if "unexpected keyword argument" in str(err):
             bad = str(err).split("'")[-2] if "'" in str(err) else "?"
-            known = []
-            if isinstance(factory, type):
-                import inspect
-
-                known = [p for p in inspect.signature(factory.__init__).parameters if p != "self"]
+            known = _parameter_names(factory)
             raise ValueError(
                 f"unknown parameter {bad!r} for task {name!r}{suggest(bad, known)}; known: {known}"
             ) from err
         raise
+
+
+def _parameter_names(factory: Callable[..., Task]) -> list[str]:
+    """The keyword parameters a task factory (a class, a partial, a function) accepts."""
+    import inspect
+
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return []
+    plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in signature.parameters.values() if p.kind in plain and p.name != "self"]

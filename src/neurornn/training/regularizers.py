@@ -12,6 +12,8 @@ Register new kinds with :func:`register_regularizer`.
 
 from __future__ import annotations
 
+import inspect
+
 from typing import Any, Callable, Mapping, Protocol
 
 from torch import Tensor
@@ -65,7 +67,13 @@ def build_regularizer(spec: Mapping[str, Any], model: RNN) -> Regularizer:
     if kind not in _FACTORIES:
         raise ValueError(f"unknown regularizer kind {kind!r}{suggest(kind, _FACTORIES)}; known: {regularizer_kinds()}")
     strength = check_nonnegative(f"regularizer {kind!r} strength", params.pop("strength", 0.0))
-    return _FACTORIES[kind](model, strength, **params)
+    factory = _FACTORIES[kind]
+    known = [name for name in inspect.signature(factory).parameters if name not in ("model", "strength")]
+    unknown = [name for name in params if name not in known]
+    if unknown:
+        raise ValueError(f"regularizer {kind!r}: unknown parameter {unknown[0]!r}{suggest(unknown[0], known)}; "
+                         f"known: {known}")
+    return factory(model, strength, **params)
 
 
 class _WeightNorm:
@@ -96,33 +104,22 @@ def l2_weights(model: RNN, strength: float, matrices=("w_rec",)) -> Regularizer:
     return _WeightNorm("l2_weights", strength, 2, tuple(matrices))
 
 
-class _RateL2:
-    name = "l2_rates"
-
-    def __init__(self, strength: float) -> None:
-        self.strength = strength
+class _RateNorm:
+    def __init__(self, name: str, strength: float, p: int) -> None:
+        self.name, self.strength, self.p = name, strength, p
 
     def __call__(self, model: RNN, weights: Weights, trajectory: Trajectory) -> Tensor:
-        return self.strength * (trajectory.rates**2).mean()
+        r = trajectory.rates
+        return self.strength * (r.abs() if self.p == 1 else r**2).mean()
 
 
 @register_regularizer("l2_rates")
 def l2_rates(model: RNN, strength: float) -> Regularizer:
     """``strength * mean r^2`` over batch, time and units (metabolic cost)."""
-    return _RateL2(strength)
-
-
-class _RateL1:
-    name = "l1_rates"
-
-    def __init__(self, strength: float) -> None:
-        self.strength = strength
-
-    def __call__(self, model: RNN, weights: Weights, trajectory: Trajectory) -> Tensor:
-        return self.strength * trajectory.rates.abs().mean()
+    return _RateNorm("l2_rates", strength, 2)
 
 
 @register_regularizer("l1_rates")
 def l1_rates(model: RNN, strength: float) -> Regularizer:
     """``strength * mean |r|`` over batch, time and units (sparse activity)."""
-    return _RateL1(strength)
+    return _RateNorm("l1_rates", strength, 1)
