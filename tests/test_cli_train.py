@@ -199,12 +199,12 @@ def test_cli_context_dependent_dm_to_criterion(tmp_path):
 
 
 def test_cli_default_pdm_to_criterion(tmp_path):
-    """The main job: `neurornn train` with the default task and settings reaches 0.85."""
+    """The main job: `neurornn train` with the default task and settings reaches 0.85 on fresh trials."""
     run = _trains_from_cli(tmp_path, "perceptual_decision_making", [], 120)
     batch = run.task.batch(4000, torch.Generator().manual_seed(99))
     with torch.no_grad():
         acc = run.task.evaluate(run.model(batch.inputs).outputs, batch)["accuracy"]
-    assert acc >= 0.84, acc
+    assert acc >= 0.85, acc
 
 
 CUSTOM_TASK = '''

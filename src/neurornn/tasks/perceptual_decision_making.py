@@ -50,12 +50,15 @@ class PerceptualDecisionMaking(Task):
     input_names = ("fixation", "stimulus_1", "stimulus_2")
     output_names = ("fixation", "choice_1", "choice_2")
     loss = "cross_entropy"
-    criterion = 0.85
+    # 0.87 on 1024 fresh trials, so that the network's true accuracy is >= 0.85: measured over model
+    # seeds 0-3, stopping at 0.85 left two networks at 0.846-0.847 on 20,000 trials, stopping at 0.87
+    # gave 0.865-0.884 after 100-300 steps (ceiling 0.896).
+    criterion = 0.87
     defaults = {
         "model": {"n_units": 128, "tau_ms": 100.0, "activation": "relu", "exc_fraction": 0.8,
                   "p_connect": 0.2, "w_rec_init": "gaussian", "w_rec_gain": 1.0},
-        # eval_batch_size 1024: the accuracy criterion is checked on a fresh batch; with 256 trials
-        # its sampling error (~0.02) let networks with a true accuracy of 0.849 pass 0.85.
+        # eval_batch_size 1024: the accuracy criterion is checked on a fresh batch; 256 trials have a
+        # sampling error of ~0.02.
         "train": {"steps": 3000, "batch_size": 64, "learning_rate": 0.01, "eval_batch_size": 1024},
     }
 
