@@ -87,6 +87,23 @@ def test_load_run_errors(trained, tmp_path):
         nr.load_run(3)
 
 
+
+def test_load_run_with_a_task_that_cannot_be_rebuilt(trained, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(trained.path, copy)
+    config = load_yaml((copy / "config.yaml").read_text())
+    config["task"]["name"] = "gone_module:GoneTask"  # e.g. a custom task whose file is not here
+    from neurornn.runs import dump_yaml
+
+    (copy / "config.yaml").write_text(dump_yaml(config))
+    with pytest.raises(ValueError, match=r"cannot rebuild the task .*load_run\(path, task=\.\.\.\)"):
+        nr.load_run(copy)
+    run = nr.load_run(copy, task=trained.task)
+    assert run.task is trained.task
+    assert torch.equal(run.model.effective_weights().w_rec, trained.model.effective_weights().w_rec)
+    with pytest.raises(TypeError, match="task must be a Task"):
+        nr.load_run(copy, task="perceptual_decision_making")
+
 def test_load_run_bad_config(tmp_path):
     (tmp_path / "config.yaml").write_text("task: {name: perceptual_decision_making}\nmodel: {}\n")
     with pytest.raises(ValueError, match="has no 'train' section"):

@@ -420,10 +420,14 @@ def _read_config(path: Path) -> dict[str, Any]:
     return dict(config)
 
 
-def load_run(path: str | os.PathLike, device: str = "cpu") -> Run:
+def load_run(path: str | os.PathLike, device: str = "cpu", task: Task | None = None) -> Run:
     """Read a run folder back: the task (``tasks.make(name, **params)``), the final
     model (``config.yaml`` + ``model.safetensors``, eval mode), the configs,
     metrics, summary and weight history.
+
+    ``task``: use this task instead of rebuilding the one ``config.yaml`` names
+    (for tasks that cannot be rebuilt from keyword parameters alone, e.g. a
+    teacher network's task, or a custom task whose module is not importable here).
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a path, got {type(path).__name__}")
@@ -436,7 +440,14 @@ def load_run(path: str | os.PathLike, device: str = "cpu") -> Run:
     task_section = config["task"]
     if not isinstance(task_section, Mapping) or "name" not in task_section:
         raise ValueError(f"config.yaml task section must have a name, got {task_section!r}")
-    task = _tasks.make(task_section["name"], **dict(task_section.get("params") or {}))
+    if task is None:
+        try:
+            task = _tasks.make(task_section["name"], **dict(task_section.get("params") or {}))
+        except (ValueError, TypeError, ImportError) as err:
+            raise ValueError(f"cannot rebuild the task of run {str(path)!r}: {err}; build it yourself and "
+                             "pass it: load_run(path, task=...)") from err
+    elif not isinstance(task, Task):
+        raise TypeError(f"task must be a Task, got {type(task).__name__}")
     model_config = RNNConfig.from_dict(config["model"])
     train_config = TrainConfig.from_dict(config["train"])
     model_file = path / "model.safetensors"
