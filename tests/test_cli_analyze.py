@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -55,8 +57,50 @@ def test_analyze_all(run_dir, capsys):
     assert psy["curves"][0]["condition"] == "signed_coherence"
     page = (run_dir / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 7 and fp["message"].split(":")[0] in page
+    _check_report(run_dir, page)
     out = capsys.readouterr().out
     assert "[fixed_points]" in out and "report:" in out
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs, self.alts, self.headings, self._in_heading = [], [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("src", "href"):
+            if attrs.get(key):
+                self.refs.append(attrs[key])
+        if tag == "img":
+            self.alts.append(attrs.get("alt"))
+        self._in_heading = tag in ("h1", "h2", "h3")
+
+    def handle_endtag(self, tag):
+        self._in_heading = False
+
+    def handle_data(self, data):
+        if self._in_heading and data.strip():
+            self.headings.append(data.strip())
+
+
+def _check_report(run_dir, page):
+    """The report points only at files that exist, shows every figure and has the key sections."""
+    parser = _Links()
+    parser.feed(page)
+    for ref in parser.refs:
+        if ref.startswith("data:image/png;base64,"):
+            assert base64.b64decode(ref.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+        else:
+            assert not ref.startswith(("http:", "https:", "//")), ref  # nothing fetched from elsewhere
+            assert (run_dir / ref.split("#")[0]).exists(), ref
+    pngs = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.glob("figures/*.png"))
+    assert sorted(a for a in parser.alts if a != "training curves") == pngs
+    assert "training curves" in parser.alts  # drawn from metrics.csv (this run saved no figures)
+    for heading in ("Key numbers", "Summary", "Figures", "Training", "Performance", "Activity and PCA",
+                    "Fixed points", "Analyses", "Configuration (config.yaml)"):
+        assert heading in parser.headings, (heading, parser.headings)
+    assert "n_units: 16" in page  # the configuration itself
 
 
 def test_no_overwrite_without_consent(run_dir, capsys):
@@ -85,6 +129,24 @@ def test_fixed_points_for_a_given_input(run_dir, capsys):
     assert not (run_dir / "report.html").exists() or "fixed_points" not in (run_dir / "report.html").read_text()
 
 
+def test_slow_points(run_dir, capsys):
+    code = main(["analyze", str(run_dir), "--fixed-points", "--fp-slow", "0.01", "--fp-starts", "64",
+                 "--n-trials", "16", "--no-report"])
+    assert code == 0, capsys.readouterr().err
+    fp = json.loads((run_dir / "analysis" / "fixed_points.json").read_text())
+    slow = fp["slow_points"]
+    # The tolerance is 1 % of the median 1/2 |x(t+1) - x(t)|^2 along the analysis batch's trajectories.
+    from neurornn.analysis import record_activity
+
+    run = nr.load_run(run_dir)
+    states = record_activity(run.model, run.task.batch(16, torch.Generator().manual_seed(0))).states
+    speed_q = np.median(0.5 * (np.diff(states, axis=1) ** 2).sum(-1))
+    assert slow["median_trajectory_q"] == pytest.approx(speed_q, rel=1e-6)
+    assert slow["fraction"] == 0.01 and fp["tol_q"] == pytest.approx(0.01 * speed_q, rel=1e-6)
+    with np.load(run_dir / "analysis" / "fixed_points.npz") as arrays:
+        assert (arrays["q"] < fp["tol_q"]).all()
+
+
 @pytest.mark.parametrize(
     "extra, match",
     [
@@ -92,6 +154,9 @@ def test_fixed_points_for_a_given_input(run_dir, capsys):
         (["--fixed-points", "--fp-input", "a,b,c"], "comma-separated numbers"),
         (["--area", "V1"], "--area must be one of"),
         (["--n-trials", "1"], "--n-trials must be >= 2"),
+        (["--threads", "0"], "--threads must be >= 1, got 0"),
+        (["--fp-slow", "2"], "--fp-slow must be in (0, 1), got 2.0"),
+        (["--activity", "--snapshot", "-9"], "snapshot must be in [0, 3] (or [-4, -1])"),
     ],
 )
 def test_bad_arguments(run_dir, capsys, extra, match):

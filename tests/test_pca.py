@@ -82,3 +82,33 @@ def test_bad_input(data):
         PCA().fit(data).transform(data[..., :5])
     with pytest.raises(ValueError, match="shape"):
         PCA().fit(np.zeros(5))
+
+
+def test_fixed_points_are_drawn_in_the_pc_space_of_the_states():
+    # Current-form tanh net: states x and rates tanh(x) differ, and fixed points are states.
+    import torch
+
+    import neurornn as nr
+    from neurornn.analysis import FixedPointFinder, plot_fixed_points, record_activity
+
+    cfg = nr.RNNConfig(n_inputs=1, n_units=3, n_outputs=1, activation="tanh", dt_ms=50.0, tau_ms=100.0)
+    model = nr.RNN(cfg).double()
+    with torch.no_grad():
+        model.w_rec.copy_(2 * torch.eye(3, dtype=torch.float64))
+        model.w_in.copy_(torch.tensor([[1.0], [-0.5], [0.8]], dtype=torch.float64))
+        model.b_rec.zero_()
+    inputs = 2 * torch.randn(12, 20, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    act = record_activity(model, inputs)
+    # Under zero input each unit solves x = 2 tanh(x): 3^3 fixed points, the 8 corners stable.
+    fps = FixedPointFinder(model, cycle_steps=50).fit([0.0], np.random.default_rng(0).uniform(-3, 3, (200, 3)))
+    assert len(fps) == 27 and fps.stable_.sum() == 8
+    fig = plot_fixed_points(fps, act, color_by=np.arange(12.0), dims=2)
+    ax = fig.axes[0]
+    stable = next(c for c in ax.collections if c.get_label().startswith("stable fixed point"))
+    expected = PCA(2).fit(act.states).transform(fps.points_[fps.stable_])
+    np.testing.assert_allclose(np.asarray(stable.get_offsets()), expected, atol=1e-9)
+    assert stable.get_label() == "stable fixed point (8)"
+    assert any(c.get_label() == "unstable fixed point (19)" for c in ax.collections)
+    assert not np.allclose(act.states, act.rates)
+    with pytest.raises(ValueError, match="color_by must be one of the conditions"):
+        plot_fixed_points(fps, act, color_by="coherence")

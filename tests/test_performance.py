@@ -93,6 +93,14 @@ def test_validation_score_scorings(pdm):
     mse = (err * batch.mask.numpy()).sum() / batch.mask.numpy().sum()
     assert validation_score(model, pdm, scoring="mse", batch=batch) == pytest.approx(mse, rel=1e-6)
     assert float(masked_mse(out, batch.targets, batch.mask)) == pytest.approx(mse, rel=1e-6)
+    # Cross-entropy of the logits against the one-hot targets, in NumPy; "loss" is the task's own (CE).
+    logits = out.double().numpy()
+    logp = logits - logits.max(-1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
+    ce = (-(batch.targets.numpy() * logp).sum(-1) * batch.mask.numpy()).sum() / batch.mask.numpy().sum()
+    assert pdm.loss == "cross_entropy"
+    assert validation_score(model, pdm, scoring="cross_entropy", batch=batch) == pytest.approx(ce, rel=1e-5)
+    assert validation_score(model, pdm, scoring="loss", batch=batch) == pytest.approx(ce, rel=1e-5)
     custom = validation_score(model, pdm, scoring=lambda o, b: float(o.abs().max()), batch=batch)
     assert custom == pytest.approx(float(out.abs().max()))
     # Same seed, same batch.

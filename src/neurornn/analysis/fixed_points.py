@@ -26,7 +26,6 @@ the model's device and never changes the model it analyses.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,30 +49,35 @@ __all__ = [
 ]
 
 CONVENTIONS = ("discrete", "continuous")
+# A descending point stalls (stops for good) when its q fell by less than 20 % over 100 iterations.
+_STALL_WINDOW, _STALL_FACTOR = 100, 0.8
+_FIXED_Q = 1e-10  # tol_q up to this: the points are called fixed points, above it slow points
 
 
 # --------------------------------------------------------------------------- helpers
 def _check_inputs(inputs: Any, n_inputs: int, device: torch.device, dtype: torch.dtype) -> Tensor:
     """Constant inputs as a (n_conditions, n_inputs) tensor."""
     u = as_tensor("inputs", inputs, device=device, dtype=dtype)
+    given = tuple(u.shape)
     if u.ndim == 1:
         u = u[None, :]
     if u.ndim != 2 or u.shape[-1] != n_inputs or u.shape[0] == 0:
         raise ValueError(
             f"inputs must be one input vector of n_inputs={n_inputs} entries or an array of shape "
-            f"(n_conditions, {n_inputs}), got shape {tuple(u.shape)}"
+            f"(n_conditions, {n_inputs}), got shape {given}"
         )
     return u
 
 
 def _check_states(name: str, states: Any, n_units: int, device, dtype) -> Tensor:
     x = as_tensor(name, states, device=device, dtype=dtype)
+    given = tuple(x.shape)
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim not in (2, 3) or x.shape[-1] != n_units or x.shape[-2] == 0:
         raise ValueError(
             f"{name} must have shape (n_states, n_units={n_units}) or "
-            f"(n_conditions, n_states, {n_units}), got {tuple(x.shape)}"
+            f"(n_conditions, n_states, {n_units}), got shape {given}"
         )
     return x
 
@@ -427,7 +431,7 @@ class FixedPoints:
     n_unstable_continuous_: np.ndarray
     convention: str
     dt_ms: float
-    tol_q: float
+    tol_q: float | list
     cycles_: Cycles | None = None
     geometry_: list = field(default_factory=list)
     n_starts_: int = 0
@@ -447,6 +451,10 @@ class FixedPoints:
 
     def __len__(self) -> int:
         return len(self.points_)
+
+    def tol_of(self, condition: int) -> float:
+        """The q tolerance used for input condition ``condition``."""
+        return float(self.tol_q[condition]) if isinstance(self.tol_q, (list, tuple)) else float(self.tol_q)
 
     def select(self, condition: int) -> np.ndarray:
         """Boolean mask (P,) of the points of input condition ``condition``."""
@@ -498,14 +506,17 @@ class FixedPoints:
         geo = e["geometry"] or {}
         kind = geo.get("kind", "isolated")
         if e["n_points"] == 0:
-            text = f"Input {c}: no fixed point with q < {self.tol_q:.1e}."
+            text = f"Input {c}: no fixed point with q < {self.tol_of(c):.1e}."
         elif kind in ("line", "ring", "surface"):
             text = (f"Input {c}: {e['n_points']} slow points forming a {kind} "
                     f"(dimension {geo.get('dimension')}): an approximate {kind} attractor"
                     f" ({e['n_stable']} of them stable).")
         else:
-            text = (f"Input {c}: {e['n_points']} isolated fixed points, "
-                    f"{e['n_stable']} stable and {e['n_unstable']} unstable.")
+            # With a loose tolerance (a slow-point search) the points need not be fixed points.
+            what = "fixed point" if self.tol_of(c) <= _FIXED_Q else "slow point"
+            text = (f"Input {c}: {e['n_points']} isolated {what}{'s' if e['n_points'] != 1 else ''}, "
+                    f"{e['n_stable']} stable and {e['n_unstable']} unstable"
+                    f"{'' if what == 'fixed point' else f' (q < {self.tol_of(c):.1e})'}.")
         settling = e.get("settling")
         if settling:
             total = sum(settling.values())
@@ -517,7 +528,9 @@ class FixedPoints:
                 if sum(cyc.values()) > total / 2:
                     text += " The network mostly uses cycles, not fixed points, under this input."
             elif settling.get("not_settled"):
-                text += f" {settling['not_settled']} of {total} trajectories had not settled."
+                steps = self.cycles_.n_steps if self.cycles_ is not None else None
+                within = "" if steps is None else f" within {steps} steps ({steps * self.dt_ms:g} ms)"
+                text += f" {settling['not_settled']} of {total} trajectories from the starts had not settled{within}."
         return text
 
     def to_arrays(self, *, jacobians: bool = True) -> dict[str, np.ndarray]:
@@ -549,8 +562,10 @@ class FixedPointFinder:
     ----------
     model : RNN
         Analysed through a float64 deep copy on its own device; never changed.
-    tol_q : float
-        A point is kept when ``q = 1/2 |step(x, u) - x|^2 < tol_q``.
+    tol_q : float or sequence of float
+        A point is kept when ``q = 1/2 |step(x, u) - x|^2 < tol_q``; a sequence
+        gives one tolerance per input condition of :meth:`fit` (e.g. a slow-point
+        search relative to each input's trajectory speed, with ``refine=False``).
     max_iters : int
         Iterations of the Adam descent on ``q``.
     learning_rate : float
@@ -584,7 +599,7 @@ class FixedPointFinder:
         self,
         model: RNN,
         *,
-        tol_q: float = 1e-12,
+        tol_q: float | list[float] = 1e-12,
         max_iters: int = 1000,
         learning_rate: float = 1e-2,
         refine: bool = True,
@@ -598,7 +613,12 @@ class FixedPointFinder:
         cycle_steps: int = 500,
     ) -> None:
         self.model = check_model(model)
-        self.tol_q = check_positive("tol_q", tol_q)
+        if isinstance(tol_q, (list, tuple, np.ndarray)):
+            if len(tol_q) == 0:
+                raise ValueError("tol_q must be a number or a non-empty sequence (one per input condition), got []")
+            self.tol_q = [float(check_positive(f"tol_q[{i}]", v)) for i, v in enumerate(np.asarray(tol_q).tolist())]
+        else:
+            self.tol_q = check_positive("tol_q", tol_q)
         self.max_iters = check_int("max_iters", max_iters, minimum=0)
         self.learning_rate = check_positive("learning_rate", learning_rate)
         if not isinstance(refine, bool):
@@ -625,17 +645,17 @@ class FixedPointFinder:
         f = net.step(x, u) - x
         return 0.5 * (f * f).sum(-1)
 
-    def _descend(self, net: RNN, x: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+    def _descend(self, net: RNN, x: Tensor, u: Tensor, tol: Tensor) -> tuple[Tensor, Tensor]:
         """Per-point adaptive Adam on q (one forward and one backward per iteration).
 
         A move that raises a point's q is rejected: its step halves and its Adam
         moments restart (so the next move is along ``-sign(grad q)``, a descent
         direction); an accepted move grows the step by 1.2. Points below the
-        target q, or whose q fell by less than 10 % over the last 200 iterations
-        (stalled), stop moving.
+        target q stop moving; points whose q fell by less than 20 % over the last
+        100 iterations (stalled: a slow region, not a fixed point nearby) stop for good.
         """
         b1, b2, eps = 0.9, 0.999, 1e-30
-        target = max(self.refine_max_q * 0.5 if self.refine else self.tol_q, self.tol_q)
+        target = tol.clamp_min(self.refine_max_q * 0.5) if self.refine else tol  # (points,)
 
         def q_and_grad(xx: Tensor, uu: Tensor) -> tuple[Tensor, Tensor]:
             xg = xx.detach().requires_grad_(True)
@@ -650,6 +670,7 @@ class FixedPointFinder:
         t = torch.zeros_like(q)  # per-point Adam step count (bias correction)
         lr = torch.full_like(q, self.learning_rate)
         active = q > target
+        stalled = torch.zeros_like(active)
         q_check = q.clone()
         it, block = 0, 50
         while it < self.max_iters:
@@ -676,10 +697,10 @@ class FixedPointFinder:
                 va = torch.where(ok[:, None], va, 0.0)
                 ta = torch.where(ok, ta, 0.0)
             x[idx], q[idx], g[idx], m[idx], v[idx], t[idx], lr[idx] = xa, qa, ga, ma, va, ta, la
-            active = q > target
-            if it % 200 == 0:
-                active &= ~(q > 0.9 * q_check)  # stalled
+            if it % _STALL_WINDOW == 0:
+                stalled |= q > _STALL_FACTOR * q_check
                 q_check = q.clone()
+            active = (q > target) & ~stalled
         self._iters = it
         return x, q
 
@@ -764,6 +785,14 @@ class FixedPointFinder:
         flat_x = x0.reshape(-1, n_units)
         flat_u = u[:, None, :].expand(-1, n_starts, -1).reshape(-1, u.shape[1])
         cond = torch.arange(k, device=device)[:, None].expand(-1, n_starts).reshape(-1)
+        if isinstance(self.tol_q, list):
+            if len(self.tol_q) != k:
+                raise ValueError(f"tol_q has {len(self.tol_q)} values (one per input condition) but inputs has "
+                                 f"{k} rows")
+            tol_c = np.asarray(self.tol_q, dtype=np.float64)
+        else:
+            tol_c = np.full(k, float(self.tol_q))
+        tol_pt = torch.as_tensor(tol_c, device=device)[cond]  # (points,)
 
         timings: dict[str, float] = {}
         tick = time.perf_counter()
@@ -771,15 +800,15 @@ class FixedPointFinder:
             # The descent only brings points near candidates for the float64 Newton
             # refinement: float32 is accurate enough there and twice as fast.
             net32 = analysis_copy(self.model, torch.float32)
-            x, q = self._descend(net32, flat_x.float(), flat_u.float())
+            x, q = self._descend(net32, flat_x.float(), flat_u.float(), tol_pt.float())
             x = x.double()
             with torch.no_grad():
                 q = self._q(net, x, flat_u)
         else:
-            x, q = self._descend(net, flat_x, flat_u)
+            x, q = self._descend(net, flat_x, flat_u, tol_pt)
         timings["descent"] = time.perf_counter() - tick
         tick = time.perf_counter()
-        limit = max(self.refine_max_q, self.tol_q) if self.refine else self.tol_q
+        limit = tol_pt.clamp_min(self.refine_max_q) if self.refine else tol_pt
         keep = (q < limit).cpu().numpy()
         n_converged = int(keep.sum())
         xs, qs, cs = x.cpu().numpy()[keep], q.cpu().numpy()[keep], cond.cpu().numpy()[keep]
@@ -801,7 +830,7 @@ class FixedPointFinder:
             )
             xs, qs = xr.cpu().numpy(), qr.cpu().numpy()
         timings["refine"] = time.perf_counter() - tick
-        ok = qs < self.tol_q
+        ok = qs < tol_c[cs]
         xs, qs, cs, weights = xs[ok], qs[ok], cs[ok], weights[ok]
         sel, mult = self._unique(xs, qs, cs, weights)
         # How many refined candidates landed on each point (for the geometry: a continuous

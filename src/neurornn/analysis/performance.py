@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from scipy.optimize import minimize
 
 from .._validation import check_choice, check_int
-from ..tasks.base import Batch, Task, masked_mse
+from ..tasks.base import Batch, Task
 from ._model_access import resolve_model
 
 __all__ = [
@@ -30,7 +30,7 @@ __all__ = [
     "plot_psychometric",
 ]
 
-_SCORINGS = ("accuracy", "mse")
+_SCORINGS = ("accuracy", "loss", "mse", "cross_entropy")
 
 
 def _check_task(task: Any) -> Task:
@@ -70,10 +70,12 @@ def validation_score(
     ----------
     source : RNN or Run (final model or ``snapshot``)
     task : Task
-    scoring : {"accuracy", "mse"} or callable
-        ``"accuracy"``: the task's own ``evaluate(...)["accuracy"]``; ``"mse"``:
-        masked mean squared error of outputs against targets; a callable gets
-        ``(outputs (trials, time, n_outputs), batch)`` and returns a float.
+    scoring : {"accuracy", "loss", "mse", "cross_entropy"} or callable
+        ``"accuracy"``: the task's own ``evaluate(...)["accuracy"]``; ``"loss"``:
+        the task's own loss (``task.loss``, masked as in training); ``"mse"``:
+        masked mean squared error of outputs against targets; ``"cross_entropy"``:
+        masked cross-entropy of the outputs (logits) against the targets; a
+        callable gets ``(outputs (trials, time, n_outputs), batch)`` and returns a float.
     batch : Batch, optional
         Default: ``task.batch(n_trials)`` from ``seed``.
 
@@ -90,8 +92,11 @@ def validation_score(
     b = b.to(outputs.device)
     if scoring == "accuracy":
         return float(task.evaluate(outputs, b)["accuracy"])
-    if scoring == "mse":
-        return float(masked_mse(outputs, b.targets.to(outputs.dtype), b.mask.to(outputs.dtype)))
+    if isinstance(scoring, str):
+        from ..training.losses import task_loss
+
+        kind = task.loss if scoring == "loss" else scoring
+        return float(task_loss(kind, outputs, b.targets.to(outputs.dtype), b.mask.to(outputs.dtype)))
     return float(scoring(outputs, b))
 
 

@@ -26,6 +26,11 @@ __all__ = ["write_report", "render_report"]
 # Figures shown first, in this order (by file stem prefix); the rest follow alphabetically.
 _FIGURE_ORDER = ("training_curves", "example_trials", "trials", "psychometric", "activity",
                  "pca", "fixed_points")
+# Sections of the figures (by file stem prefix); other figures go under "Other figures".
+_FIGURE_SECTIONS = (("Training", ("training_curves", "example_trials")),
+                    ("Performance", ("trials", "psychometric")),
+                    ("Activity and PCA", ("activity", "pca")),
+                    ("Fixed points", ("fixed_points",)))
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;max-width:1100px;
 margin:1.5em auto;padding:0 1em;color:#222;line-height:1.4}
@@ -142,6 +147,13 @@ def _messages(data: Any) -> list[str]:
     return found
 
 
+def _figure_section(path: Path) -> str:
+    for title, prefixes in _FIGURE_SECTIONS:
+        if path.stem.startswith(prefixes):
+            return title
+    return "Other figures"
+
+
 def _figure_key(path: Path) -> tuple:
     stem = path.stem
     for i, prefix in enumerate(_FIGURE_ORDER):
@@ -182,7 +194,7 @@ def render_report(path: str | os.PathLike) -> str:
     if keys:
         cards = "".join(f"<div class='key'><div class='v'>{_esc(_fmt(v))}</div><div class='k'>{_esc(k)}</div></div>"
                         for k, v in keys)
-        parts.append(f"<div class='keys'>{cards}</div>")
+        parts.append(f"<h2>Key numbers</h2><div class='keys'>{cards}</div>")
     messages = [m for _, doc in analysis_docs for m in _messages(doc)]
     for m in messages:
         parts.append(f"<div class='msg'>{_esc(m)}</div>")
@@ -198,16 +210,20 @@ def render_report(path: str | os.PathLike) -> str:
         if (path / folder).is_dir():
             figures += sorted((path / folder).glob("*.png"))
     figures.sort(key=_figure_key)
-    blocks = []
+    sections: dict[str, list[str]] = {}
     if not any(f.stem.startswith("training_curves") for f in figures):
         fig = _training_figure(_read_metrics(path / "metrics.csv"))
         if fig is not None:
-            blocks.append(f"<figure><img src='{_png_data(_figure_png(fig))}' alt='training curves'>"
-                          "<figcaption>training curves (metrics.csv)</figcaption></figure>")
+            sections.setdefault("Training", []).append(
+                f"<figure><img src='{_png_data(_figure_png(fig))}' alt='training curves'>"
+                "<figcaption>training curves (metrics.csv)</figcaption></figure>")
     for f in figures:
         rel = f.relative_to(path).as_posix()
-        blocks.append(f"<figure><img src='{_png_data(f.read_bytes())}' alt='{_esc(rel)}'>"
-                      f"<figcaption>{_esc(rel)}</figcaption></figure>")
+        sections.setdefault(_figure_section(f), []).append(
+            f"<figure><img src='{_png_data(f.read_bytes())}' alt='{_esc(rel)}'>"
+            f"<figcaption>{_esc(rel)}</figcaption></figure>")
+    order = [t for t, _ in _FIGURE_SECTIONS] + ["Other figures"]
+    blocks = [f"<h3>{_esc(t)}</h3>" + "".join(sections[t]) for t in order if t in sections]
     parts.append("<h2>Figures</h2>" + ("".join(blocks) or "<p class='muted'>none</p>"))
 
     # Every analysis JSON, as a table of its numbers.

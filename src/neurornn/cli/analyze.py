@@ -51,7 +51,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "input of each task period, or zero")
     p.add_argument("--fp-starts", type=int, default=1024, help="starting states of the search (default 1024)")
     p.add_argument("--fp-tol-q", type=float, default=1e-12, help="q tolerance of a fixed point (default 1e-12)")
+    p.add_argument("--fp-slow", type=float, default=None, metavar="F",
+                   help="search slow points instead of exact fixed points (approximate line or ring "
+                        "attractors): keep points whose q is below F times the median of "
+                        "1/2 |x(t+1) - x(t)|^2 along the recorded trajectories (e.g. 0.01: 10 times slower "
+                        "than the network typically moves), without exact refinement; replaces --fp-tol-q")
     p.add_argument("--device", default="cpu", help="torch device of the analysis (default cpu)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch (default: 1 for networks of up to 256 units, whose batched "
+                        "matrix products are too small to share and which a second thread slows down badly "
+                        "on a busy machine; torch's choice otherwise)")
     p.add_argument("--overwrite", action="store_true", help="replace existing analysis files")
     p.add_argument("--no-report", action="store_true", help="do not rebuild report.html")
     p.set_defaults(handler=run)
@@ -85,7 +94,7 @@ def default_inputs(batch: Any, n_inputs: int) -> tuple[np.ndarray, list[str]]:
     rows, names = [], []
     x = batch.inputs.detach().cpu().double()
     for i, name in enumerate(batch.period_names):
-        sel = batch.periods == i
+        sel = batch.periods.cpu() == i
         if not bool(sel.any()):
             continue
         mean = x[sel].mean(0).numpy()
@@ -142,7 +151,8 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _planned(name: str, out: _Outputs, n_units: int) -> list[Path]:
+def _planned(name: str, out: _Outputs, n_units: int, n_all: int) -> list[Path]:
+    """Files analysis ``name`` writes (``n_units``: of the recorded area; ``n_all``: of the network)."""
     from ..analysis.graph_run import graph_files
 
     plan = {
@@ -154,15 +164,20 @@ def _planned(name: str, out: _Outputs, n_units: int) -> list[Path]:
         + ([out.path("figures", "pca_trajectories_3d", "png")] if n_units >= 3 else []),
         "psychometric": [out.path("analysis", "psychometric", "json"), out.path("figures", "psychometric", "png")],
         "fixed_points": [out.path("analysis", "fixed_points", "json"), out.path("analysis", "fixed_points", "npz"),
-                         out.path("figures", "fixed_points", "png")],
+                         out.path("figures", "fixed_points", "png")]
+        + ([out.path("figures", "fixed_points_3d", "png")] if n_all >= 3 else []),
         "graph": graph_files(out.analysis, out.figures, out.suffix),
     }
     return plan[name]
 
 
 def _color_condition(activity: Any) -> str | None:
+    """The condition that colours trials: a decision variable, else the first with <= 10 levels."""
     for name in ("signed_coherence", "choice", "context"):
         if name in activity.conditions:
+            return name
+    for name, values in activity.conditions.items():
+        if len(np.unique(np.asarray(values))) <= 10:
             return name
     return next(iter(activity.conditions), None)
 
@@ -171,14 +186,21 @@ def run(args: argparse.Namespace) -> int:
     from .. import analysis as A
     from ..runs import load_run
 
+    from .train import SMALL_NETWORK_UNITS, _set_threads
+
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     run_dir = Path(args.run)
     loaded = load_run(run_dir, device=args.device)
     model = A.resolve_model(loaded, args.snapshot)
+    _set_threads(args.threads, small=model.config.n_units <= SMALL_NETWORK_UNITS)
     task = loaded.task
     from .._validation import check_int
 
     check_int("--n-trials", args.n_trials, minimum=2)
     check_int("--fp-starts", args.fp_starts, minimum=1)
+    if args.fp_slow is not None and not 0.0 < args.fp_slow < 1.0:
+        raise ValueError(f"--fp-slow must be in (0, 1), got {args.fp_slow}")
     suffix = "" if args.snapshot is None else f"_snapshot{args.snapshot % len(loaded.history.steps)}"
     out = _Outputs(run_dir, suffix, args.overwrite)
     chosen = _chosen(args)
@@ -188,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         check_choice("--area", args.area, list(model.config.area_slices()))
     n_units = len(range(model.config.n_units)[model.config.area_slices()[args.area]]) if args.area else model.config.n_units
     fp_inputs = _parse_inputs(args.fp_input, model.config.n_inputs) if args.fp_input else None
-    out.check([p for name in chosen for p in _planned(name, out, n_units)])
+    out.check([p for name in chosen for p in _planned(name, out, n_units, model.config.n_units)])
 
     batch = task.batch(args.n_trials, torch.Generator().manual_seed(args.seed))
     activity = A.record_activity(model, batch, area=args.area)
@@ -200,11 +222,12 @@ def run(args: argparse.Namespace) -> int:
         with torch.no_grad():
             outputs = model(batch.inputs.to(model.alpha.device), noise=False).outputs
         scores = {k: float(v) for k, v in task.evaluate(outputs, batch.to(outputs.device)).items()}
-        mse = A.validation_score(model, task, scoring="mse", batch=batch)
+        loss = A.validation_score(model, task, scoring="loss", batch=batch)
         data = {"task": task.name, "snapshot": args.snapshot, "n_trials": args.n_trials, "seed": args.seed,
-                "score": scores.get("accuracy"), "mse": mse, **{f"task_{k}": v for k, v in scores.items()},
-                "message": f"Accuracy {scores.get('accuracy', float('nan')):.3f} on {args.n_trials} "
-                           f"validation trials (seed {args.seed}); output MSE {mse:.4g}."}
+                "score": scores.get("accuracy"), "loss_kind": task.loss, "loss": loss,
+                **{f"task_{k}": v for k, v in scores.items()},
+                "message": f"Accuracy {scores.get('accuracy', float('nan')):.3f} on {args.n_trials} noise-free "
+                           f"validation trials (seed {args.seed}); {task.loss.replace('_', '-')} loss {loss:.4g}."}
         out.json("performance", data)
         out.figure("trials", A.plot_trials(model, task, batch=batch, n_trials=4))
         return data["message"]
@@ -215,8 +238,12 @@ def run(args: argparse.Namespace) -> int:
         data = {"shape_trials_time_units": list(rates.shape), "area": args.area, "snapshot": args.snapshot,
                 "mean_rate": float(rates.mean()), "max_rate": float(rates.max()),
                 "fraction_silent_units": silent, "conditions": list(activity.conditions)}
+        # Stored in the model's own precision (float32 unless the model is float64): half the size.
+        dtype = np.float64 if model.alpha.dtype == torch.float64 else np.float32
+        data["npz_dtype"] = np.dtype(dtype).name
         out.json("activity", data)
-        out.npz("activity", activity.to_arrays())
+        out.npz("activity", {k: v.astype(dtype) if k in ("states", "rates", "outputs", "inputs") else v
+                             for k, v in activity.to_arrays().items()})
         out.figure("activity_units", _unit_figure(activity, color))
         return f"Recorded {rates.shape[2]} units x {rates.shape[1]} steps x {rates.shape[0]} trials."
 
@@ -232,7 +259,8 @@ def run(args: argparse.Namespace) -> int:
         if n_units >= 3:
             out.figure("pca_trajectories_3d", A.plot_trajectories(activity, pca, color_by=color, dims=3))
         out.figure("pca_explained_variance", A.plot_explained_variance(pca))
-        return f"PCA: {summary['pcs_for_90pct']} PCs explain 90% of the variance."
+        skipped = "" if n_units >= 3 else f" No 3D figure: a 3D plot needs at least 3 units, got {n_units}."
+        return f"PCA: {summary['pcs_for_90pct']} PCs explain 90% of the variance.{skipped}"
 
     def psychometric_step() -> str:
         specs = _psychometric_specs(batch)
@@ -261,8 +289,17 @@ def run(args: argparse.Namespace) -> int:
         gen = torch.Generator().manual_seed(args.seed)
         noise = 0.05 * float(states.std())
         starts = A.sample_states(states, args.fp_starts, noise_std=noise, generator=gen)
-        fps = A.FixedPointFinder(model, tol_q=args.fp_tol_q).fit(inputs, starts)
+        slow = None
+        if args.fp_slow is None:
+            finder = A.FixedPointFinder(model, tol_q=args.fp_tol_q)
+        else:
+            slow = _slow_point_settings(states, args.fp_slow)
+            finder = A.FixedPointFinder(model, tol_q=slow["tol_q"], refine=False, merge_radius=None,
+                                        tol_unique=slow["tol_unique"])
+        fps = finder.fit(inputs, starts)
         summary = fps.summary()
+        if slow is not None:
+            summary["slow_points"] = slow
         for entry, name in zip(summary["conditions"], names):
             entry["input_name"] = name
         summary["input_names"] = names
@@ -272,6 +309,10 @@ def run(args: argparse.Namespace) -> int:
         out.npz("fixed_points", fps.to_arrays(jacobians=not big))
         pca = A.PCA(n_components=min(3, full.n_units)).fit(full.states)  # fixed points live in state space
         out.figure("fixed_points", _fixed_point_figure(fps, full, pca, names, color))
+        if full.n_units >= 3:
+            out.figure("fixed_points_3d", A.plot_fixed_points(
+                fps, full, pca=pca, condition=0, dims=3, color_by=color,
+                title=f"Fixed points, {names[0]} ({fps.convention}-time stability)"))
         return summary["message"]
 
     def graph_step() -> str:
@@ -302,6 +343,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slow_point_settings(states: torch.Tensor, fraction: float) -> dict:
+    """Settings of a slow-point search from the recorded trajectories ``states`` (trials, time, units).
+
+    A slow point has ``q`` below ``fraction`` times the median of
+    ``1/2 |x(t+1) - x(t)|^2`` along the trajectories (``fraction = 0.01``: at
+    least 10 times slower than the network typically moves); points closer than
+    2 % of the states' median distance to their centroid count as one.
+    """
+    st = states.detach().cpu().double()
+    speed_q = float((0.5 * ((st[:, 1:] - st[:, :-1]) ** 2).sum(-1)).median())
+    flat = st.reshape(-1, st.shape[-1])
+    spread = float((flat - flat.mean(0)).norm(dim=1).median())
+    return {"fraction": fraction, "median_trajectory_q": speed_q, "tol_q": max(fraction * speed_q, 1e-30),
+            "tol_unique": max(0.02 * spread, 1e-12)}
+
+
 def _psychometric_specs(batch: Any) -> list[tuple[str, str | None]]:
     conds = batch.conditions
     if "signed_coherence" in conds:
@@ -314,37 +371,46 @@ def _psychometric_specs(batch: Any) -> list[tuple[str, str | None]]:
 def _unit_figure(activity: Any, color: str | None, n_units: int = 6) -> Any:
     from matplotlib.figure import Figure
 
-    from ..analysis.pca import _colors
+    from ..analysis.pca import _color_key, _colors
 
     rates = activity.rates
     var = rates.reshape(-1, rates.shape[-1]).var(axis=0)
     units = np.argsort(-var)[:n_units]
     n_trials = min(40, rates.shape[0])
-    values = None if color is None else activity.conditions[color][:n_trials]
-    colors, _ = _colors(values, n_trials)
-    fig = Figure(figsize=(9, 4.5))
-    axes = fig.subplots(2, (len(units) + 1) // 2, squeeze=False).ravel()
+    values = None if color is None else np.asarray(activity.conditions[color][:n_trials])
+    colors, legend = _colors(values, n_trials)
+    n_cols = max((len(units) + 1) // 2, 1)
+    fig = Figure(figsize=(10, 4.8), layout="constrained")
+    grid = fig.subplots(2, n_cols, squeeze=False, sharex=True)
+    axes = grid.ravel()
     for ax, u in zip(axes, units):
         for i in range(n_trials):
             ax.plot(activity.time_ms, rates[i, :, u], color=colors[i], lw=0.6, alpha=0.6)
         ax.set_title(f"unit {activity.units[u]}", fontsize=8)
-    axes[0].set_ylabel("rate")
-    fig.suptitle(f"Most variable units{'' if color is None else f' (colour: {color})'}", fontsize=9)
-    fig.tight_layout()
+    for ax in axes[len(units):]:
+        ax.set_visible(False)
+    for ax in grid[:, 0]:
+        ax.set_ylabel("rate")
+    for ax in grid[-1]:
+        ax.set_xlabel("time (ms)")
+    _color_key(fig, grid[0, -1], values, legend, color)
+    fig.suptitle(f"Most variable units ({n_trials} trials)", fontsize=9)
     return fig
 
 
 def _fixed_point_figure(fps: Any, activity: Any, pca: Any, names: list[str], color: str | None) -> Any:
     from matplotlib.figure import Figure
 
-    from ..analysis.pca import _colors
+    from ..analysis.pca import _color_key, _colors
 
     k = min(len(fps.inputs_), 4)
-    fig = Figure(figsize=(4.6 * k, 4.4))
+    fig = Figure(figsize=(4.4 * k + 1.6, 4.4), layout="constrained")
     axes = fig.subplots(1, k, squeeze=False)[0]
     proj = pca.transform(activity.states)
     n = min(40, proj.shape[0])
-    colors, _ = _colors(None if color is None else activity.conditions[color][:n], n)
+    values = None if color is None else np.asarray(activity.conditions[color][:n])
+    colors, legend = _colors(values, n)
+    evr = pca.explained_variance_ratio_
     for c, ax in enumerate(axes):
         for i in range(n):
             ax.plot(proj[i, :, 0], proj[i, :, 1], color=colors[i], lw=0.5, alpha=0.35)
@@ -354,11 +420,15 @@ def _fixed_point_figure(fps: Any, activity: Any, pca: Any, names: list[str], col
         ax.scatter(pts[st, 0], pts[st, 1], s=36, c="k", zorder=5, label=f"stable ({int(st.sum())})")
         ax.scatter(pts[~st, 0], pts[~st, 1], s=36, facecolors="none", edgecolors="r", zorder=5,
                    label=f"unstable ({int((~st).sum())})")
-        geo = fps.geometry_[c]["kind"] if fps.geometry_ else ""
-        ax.set_title(f"{names[c] if c < len(names) else c}: {geo}", fontsize=9)
-        ax.set_xlabel("PC1 of states")
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("PC2 of states")
-    fig.suptitle(f"Fixed points ({fps.convention}-time stability)", fontsize=10)
-    fig.tight_layout()
+        geo = fps.geometry_[c]["kind"] if c < len(fps.geometry_) else ""
+        n_sel = int(sel.sum())
+        what = {"none": "no fixed point",
+                "isolated": f"{n_sel} isolated point{'s' if n_sel != 1 else ''}"}.get(geo, f"{n_sel} points: {geo}")
+        ax.set_title(f"{names[c] if c < len(names) else c}\n{what}", fontsize=9)
+        ax.set_xlabel(f"PC1 of states ({evr[0]:.0%})")
+        ax.legend(fontsize=7, loc="best")
+    axes[0].set_ylabel(f"PC2 of states ({evr[1]:.0%})")
+    _color_key(fig, axes[-1], values, legend, color)
+    shown = "" if k == len(fps.inputs_) else f"; first {k} of {len(fps.inputs_)} inputs"
+    fig.suptitle(f"Fixed points on trajectories ({fps.convention}-time stability{shown})", fontsize=10)
     return fig
