@@ -24,7 +24,6 @@ ensemble); :func:`load_run` reads a folder back into a :class:`Run`.
 from __future__ import annotations
 
 import csv
-import html
 import json
 import math
 import os
@@ -471,29 +470,7 @@ def load_run(path: str | os.PathLike, device: str = "cpu", task: Task | None = N
 
 # ---------------------------------------------------------------------- report
 def write_report(path: str | os.PathLike) -> Path:
-    """Write ``report.html``: summary, configuration and every figure of the folder."""
-    path = Path(path)
-    summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else {}
-    config_text = (path / "config.yaml").read_text() if (path / "config.yaml").is_file() else ""
-    esc = html.escape
-    rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in summary.items())
-    images = []
-    for folder in ("figures", "analysis"):
-        for img in sorted((path / folder).rglob("*.png")) if (path / folder).is_dir() else []:
-            rel = img.relative_to(path).as_posix()
-            images.append(f'<figure><img src="{esc(rel)}" alt="{esc(rel)}"><figcaption>{esc(rel)}</figcaption></figure>')
-    title = f"neurornn run: {summary.get('task', path.name)}"
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
-table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:2px 8px;text-align:left}}
-img{{max-width:100%}}pre{{background:#f4f4f4;padding:1em;overflow:auto}}</style></head>
-<body><h1>{esc(title)}</h1><p>{esc(str(path))}</p>
-<h2>Summary</h2><table>{rows}</table>
-<h2>Figures</h2>{''.join(images) or '<p>none</p>'}
-<h2>Configuration (config.yaml)</h2><pre>{esc(config_text)}</pre>
-</body></html>
-"""
-    out = path / "report.html"
-    _write_text(out, page)
-    return out
+    """Write ``report.html`` (see :func:`neurornn.analysis.report.write_report`)."""
+    from .analysis.report import write_report as _write_report
+
+    return _write_report(path)
