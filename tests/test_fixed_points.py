@@ -374,3 +374,12 @@ def test_trained_decision_network_has_an_approximate_line_attractor():
     with torch.no_grad():
         out = model.readout(model.rates_of(torch.as_tensor(fps.points_, dtype=torch.float32))).numpy()
     assert abs(np.corrcoef(pc1, out[:, 1] - out[:, 2])[0, 1]) > 0.8
+
+
+def test_repr_is_one_readable_line(small_model):
+    finder = FixedPointFinder(small_model, max_iters=50, detect_cycles=True, cycle_steps=20)
+    points = finder.fit(torch.zeros(small_model.config.n_inputs),
+                        torch.randn(16, small_model.config.n_units, generator=torch.Generator().manual_seed(0)))
+    text = repr(points)
+    assert text.startswith(f"FixedPoints({len(points)} points of {small_model.config.n_units} units")
+    assert "\n" not in text and "array" not in text and "Cycles({" in repr(points.cycles_)

@@ -206,6 +206,9 @@ class Cycles:
     max_period: int
     tol: float
 
+    def __repr__(self) -> str:
+        return f"Cycles({self.counts()}, over {self.n_steps} steps)"
+
     def counts(self, condition: int | None = None) -> dict[str, int]:
         """``{"fixed_point": k, "period_2": k, ..., "not_settled": k}`` (non-zero entries)."""
         per = self.periods if condition is None else self.periods[condition]
@@ -451,6 +454,12 @@ class FixedPoints:
 
     def __len__(self) -> int:
         return len(self.points_)
+
+    def __repr__(self) -> str:
+        n_units = self.points_.shape[1] if self.points_.ndim == 2 else 0
+        return (f"FixedPoints({len(self)} points of {n_units} units, {int(self.stable_.sum())} stable "
+                f"({self.convention}), {len(self.inputs_)} input condition(s), "
+                f"{self.n_converged_}/{self.n_starts_} starts converged, {self.fit_seconds_:.2f} s)")
 
     def tol_of(self, condition: int) -> float:
         """The q tolerance used for input condition ``condition``."""
