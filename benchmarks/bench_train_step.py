@@ -91,6 +91,17 @@ def gemm_gflops(n: int = 2048, repeats: int = 7) -> float:
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
+GEMM_N = 2048
+GEMM_FLOPS = 2 * GEMM_N**3
+
+
+def make_gemm():
+    """A closure running one large square float32 GEMM (the FLOP floor's rate)."""
+    a, b = torch.randn(GEMM_N, GEMM_N), torch.randn(GEMM_N, GEMM_N)
+    out = torch.empty(GEMM_N, GEMM_N)
+    return lambda: torch.mm(a, b, out=out)
+
+
 def step_flops(n: int, batch: int, time_steps: int, n_in: int = N_INPUTS, n_out: int = N_OUTPUTS) -> float:
     return 6 * batch * time_steps * n * n + 4 * batch * time_steps * n * n_in + 6 * batch * time_steps * n * n_out
 
@@ -262,24 +273,31 @@ def main(argv=None) -> int:
         "Columns: `reference` = `reference_loop` as in the package (its backward is O(T^2), see below), "
         "`eager` = the same step under autograd looping over `drive.unbind(time)`, `fused` = the fused loop.",
         "",
+        "The FLOP floor of each row uses the rate of the same 2048^3 GEMM timed interleaved with "
+        "that row's steps (median; column `GEMM GFLOP/s`), so the floor sees the same machine load.",
+        "",
         "| N | batch | T | reference ms | eager ms | fused ms | fused vs reference | fused vs eager "
-        "| FLOP floor ms | fused / floor |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| GEMM GFLOP/s | FLOP floor ms | fused / floor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     print("\n".join(lines), flush=True)
     rows = []
+    gemm_rates: list[float] = []
     for n, b, t in sizes:
         reps = repeats if n < 256 else max(3, repeats // 3)
         variants = {"eager": make_step("unbind", n, b, t), "fused": make_step("fused", n, b, t)}
         if not args.no_reference:
             variants["reference"] = make_step("reference", n, b, t)
+        variants["gemm"] = make_gemm()  # the floor's GEMM rate, measured interleaved with the steps
         med = time_interleaved(variants, reps, warmup=1)
-        floor = step_flops(n, b, t) / (gflops * 1e9)
+        rate = GEMM_FLOPS / med.pop("gemm")
+        gemm_rates.append(rate / 1e9)
+        floor = step_flops(n, b, t) / rate
         ref = med.get("reference")
         ref_text = f"{ref * 1e3:.1f}" if ref else "-"
         ref_ratio = f"{ref / med['fused']:.2f}x" if ref else "-"
         row = (f"| {n} | {b} | {t} | {ref_text} | {med['eager'] * 1e3:.1f} | {med['fused'] * 1e3:.1f} | "
-               f"{ref_ratio} | {med['eager'] / med['fused']:.2f}x | {floor * 1e3:.1f} | "
+               f"{ref_ratio} | {med['eager'] / med['fused']:.2f}x | {rate / 1e9:.0f} | {floor * 1e3:.1f} | "
                f"{med['fused'] / floor:.2f} |")
         rows.append(row)
         print(row, flush=True)
@@ -303,12 +321,20 @@ def main(argv=None) -> int:
         mem_lines = ["", "Extra peak resident memory of two training steps (peak RSS during the steps minus the "
                      "RSS before them, VmHWM reset through /proc/self/clear_refs; median of 3 subprocesses per variant, "
                      "1 for the reference loop):", "", "| N | batch | T | reference MiB | eager MiB | fused MiB |", "|---|---|---|---|---|---|"]
+        print("\n".join(mem_lines), flush=True)
         for n, b, t in sizes:
             ref = peak_memory("reference", n, b, t, repeats=1) if not args.no_reference else float("nan")
             eager, fused = peak_memory("unbind", n, b, t), peak_memory("fused", n, b, t)
             mem_lines.append(f"| {n} | {b} | {t} | {ref:.1f} | {eager:.1f} | {fused:.1f} |")
             print(mem_lines[-1], flush=True)
         lines += mem_lines
+    try:
+        load_end = round(os.getloadavg()[0], 2)
+    except OSError:
+        load_end = float("nan")
+    lines += ["", f"1-min load average at the end of the run: {load_end} (2 means both cores busy: "
+              "other processes shared the machine during the run)."]
+    print(lines[-1], flush=True)
     if args.write:
         text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
         marker = "## Training step (speed engineer)"

@@ -232,3 +232,26 @@ def test_cli_ensemble(tmp_path, capsys):
     assert [r.model.config.seed for r in runs] == [0, 1]
     assert main(["train", "--ensemble", "0", "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "--ensemble must be >= 1" in capsys.readouterr().err
+
+
+def test_shared_inputs_gradients_equal_members_float64():
+    """Shared (batch, time, inputs) trials: the ensemble's input and readout GEMMs in (time,
+    batch) row order give every member's outputs and parameter gradients (float64)."""
+    configs = _configs(seed=[0, 1, 2], exc_fraction=[0.8] * 3, tau_inh_ms=[20.0, 50.0, 30.0], learn_x0=[True] * 3)
+    ens = RNNEnsemble(configs).double().eval()
+    nets = [nr.RNN(c).double().eval() for c in configs]
+    with torch.no_grad():
+        for p in (ens.b_rec, ens.b_out, ens.x0):
+            p.normal_(0, 0.3)
+    for e, net in enumerate(nets):
+        net.load_state_dict({k: v[e] for k, v in ens.state_dict().items()})
+    u = torch.randn(4, 7, 3, dtype=torch.float64)
+    traj = ens(u)
+    assert traj.rates.transpose(1, 2).is_contiguous()  # the fused loop's (networks, time, batch, units)
+    (traj.outputs**2).sum().backward()
+    for e, net in enumerate(nets):
+        ref = net(u)
+        torch.testing.assert_close(traj.outputs[e], ref.outputs, rtol=1e-12, atol=1e-12)
+        (ref.outputs**2).sum().backward()
+        for name, p in net.named_parameters():
+            torch.testing.assert_close(getattr(ens, name).grad[e], p.grad, rtol=1e-10, atol=1e-12, msg=name)

@@ -290,3 +290,56 @@ def test_reused_buffers_never_overwrite_results_still_held():
     again = fused._pool.empty((16 * 300 * 64,), torch.float32, "cpu")
     assert again.data_ptr() == ptr
     fused.clear_buffers()
+
+
+@pytest.mark.parametrize("batch, time", [(1, 7), (4, 1), (1, 1), (3, 9)])
+@pytest.mark.parametrize("form", FORMS)
+def test_rnn_time_major_rows_equal_reference_at_edge_shapes(form, batch, time):
+    """RNN.forward takes its input and readout rows in (time, batch) order with the fused
+    loop; outputs and every parameter gradient equal the reference loop's (float64)."""
+    fused, ref = _model_pair(form=form, activation="softplus", learn_x0=True, sigma_rec=0.1, sigma_in=0.1)
+    fused, ref = fused.double(), ref.double()
+    u = torch.randn(batch, time, 3, dtype=torch.float64)
+    outs = []
+    for model in (fused, ref):
+        traj = model(u, generator=torch.Generator().manual_seed(4))
+        loss = (traj.outputs**2).sum() + (traj.rates**3).sum() + traj.states.sum()
+        model.zero_grad()
+        loss.backward()
+        outs.append((traj, {n: p.grad for n, p in model.named_parameters() if p.grad is not None}))
+    (t_f, g_f), (t_r, g_r) = outs
+    for a, b in zip(t_f, t_r):
+        assert a.shape == b.shape == (batch, time, a.shape[-1])
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert g_f.keys() == g_r.keys() and "w_rec" in g_f
+    for name in g_f:
+        torch.testing.assert_close(g_f[name], g_r[name], rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_loop_buffers_are_time_major_views():
+    """No layout copies: the outputs are (batch, time, units) views of time-major buffers."""
+    dyn = Dynamics("current", "tanh", torch.full((6,), 0.3))
+    s, r = fused_loop(dyn, torch.zeros(6), torch.randn(4, 5, 6), torch.randn(6, 6) / 3)
+    assert r.shape == (4, 5, 6) and r.transpose(0, 1).is_contiguous()
+    dyn_e = Dynamics("current", "tanh", torch.full((2, 1, 6), 0.3))
+    s, r = fused_loop(dyn_e, torch.zeros(2, 4, 6), torch.randn(2, 4, 5, 6), torch.randn(2, 6, 6) / 3)
+    assert r.shape == (2, 4, 5, 6) and r.transpose(1, 2).is_contiguous()  # (networks, time, batch, units)
+    assert s.permute(2, 0, 1, 3).is_contiguous()  # GEMM output: (time, networks, batch, units)
+
+
+@pytest.mark.parametrize("nets", [None, 3])
+def test_one_thread_loop_switch_gives_same_results_and_restores_threads(nets, monkeypatch):
+    from neurornn.models import fused
+
+    dyn, x0, drive, w_rec, nz = _problem("current", "relu", nets=nets, dtype=torch.float32)
+    leaves = _leaves(x0, drive, w_rec, nz)
+    results = []
+    threads = torch.get_num_threads()
+    for flag in (False, True):
+        monkeypatch.setattr(fused, "LOOP_ONE_THREAD", flag)
+        s, r = fused_loop(dyn, x0, drive, w_rec, nz)
+        grads = torch.autograd.grad(_loss(s, r), leaves)
+        assert torch.get_num_threads() == threads
+        results.append((s.detach(), r.detach(), grads))
+    for a, b in zip(results[0][:2] + results[0][2], results[1][:2] + results[1][2]):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)

@@ -284,15 +284,17 @@ class RNNEnsemble(nn.Module):
                 f"initial_state must have last dimension n_units={cfg.n_units}, got {tuple(x0.shape)}"
             )
         x0 = x0.expand(n_nets, batch, cfg.n_units)
-        # one batched GEMM for all input projections of all networks
-        flat = inputs.expand(n_nets, batch, time, cfg.n_inputs).reshape(n_nets, batch * time, cfg.n_inputs)
-        drive = torch.baddbmm(w.b_rec[:, None, :], flat, w.w_in.transpose(-1, -2)).view(
-            n_nets, batch, time, cfg.n_units
-        )
+        # the input and readout GEMMs take rows in (time, batch) order, the layout of
+        # the fused loop's ensemble buffers, so that no (batch, time) transposes of
+        # (networks, batch, time, units) tensors are needed (forward or backward)
+        n_units, rows = cfg.n_units, time * batch
+        u_tb = inputs.transpose(1, 2).reshape(-1, rows, cfg.n_inputs)  # (1 or networks, rows, n_inputs)
+        drive = torch.baddbmm(w.b_rec[:, None, :], u_tb.expand(n_nets, rows, cfg.n_inputs),
+                              w.w_in.transpose(-1, -2)).view(n_nets, time, batch, n_units).transpose(1, 2)
         states, rates = self.run_loop(x0, drive, w.w_rec, step_noise)
-        outputs = torch.baddbmm(
-            w.b_out[:, None, :], rates.reshape(n_nets, batch * time, cfg.n_units), w.w_out.transpose(-1, -2)
-        ).view(n_nets, batch, time, cfg.n_outputs)
+        r_tb = rates.transpose(1, 2).reshape(n_nets, rows, n_units)  # a view for the fused loop's rates
+        outputs = torch.baddbmm(w.b_out[:, None, :], r_tb, w.w_out.transpose(-1, -2))
+        outputs = outputs.view(n_nets, time, batch, cfg.n_outputs).transpose(1, 2).contiguous()
         return Trajectory(states, rates, outputs)
 
     def run_loop(

@@ -11,13 +11,18 @@ What makes it fast
 - ``alpha`` is folded into the recurrent matrix once (``W_a = diag(alpha) W``) and
   ``alpha * drive + noise`` is computed for all time steps at once, so each forward
   step is one in-place GEMM, one multiply-add and the activation, written into
-  preallocated time-major buffers (no per-step allocation, no autograd graph).
+  preallocated buffers (no per-step allocation, no autograd graph).
+- One network runs 2-D ``addmm_``/``mm`` (a ``bmm`` with a batch of one is slower
+  per call); an ensemble runs ``baddbmm_``/``bmm`` over its networks.
+- No layout copies: the buffers are time-major behind the (batch, time, units)
+  views the caller sees, and the callers do their input and readout GEMMs in the
+  same row order (see :class:`_Layout`), so a step is one contiguous block and the
+  drive, the rates and their gradients are used where they lie.
 - The backward pass runs the adjoint recursion by hand (one GEMM and two
   multiply-adds per step) and forms the ``W_rec`` gradient as ONE GEMM over all
   time steps and trials.
-- Only the time-major states and rates and, in the rate form, the pre-activations
-  are kept for the backward pass; ``alpha f'`` is recomputed from them in one
-  vectorised pass.
+- Only the states and rates and, in the rate form, the pre-activations are kept
+  for the backward pass; ``alpha f'`` is recomputed from them in one vectorised pass.
 - Large CPU buffers are reused between calls (:class:`_BufferPool`): faulting in
   fresh pages cost as much as the arithmetic on the benchmark machine.
 
@@ -172,245 +177,318 @@ def clear_buffers() -> None:
 _FUSED_ACTIVATIONS = ("relu", "tanh", "sigmoid", "rectified_tanh", "softplus", "identity")
 
 
+# --------------------------------------------------------------------------- threads
+#: Run the per-step recursions with one thread on CPU (the big GEMMs keep the caller's
+#: threads). Measured on the 2-core benchmark machine: the per-step GEMMs
+#: ((batch, units) @ (units, units)) and elementwise ops are not faster with two
+#: threads, and each op pays the cost of waking the second one (see docs/speed.md).
+LOOP_ONE_THREAD = False
+
+
+class _LoopThreads:
+    """Context: ``torch.set_num_threads(1)`` for the duration of a per-step loop on CPU."""
+
+    __slots__ = ("device", "saved")
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.saved = 0
+
+    def __enter__(self) -> None:
+        if LOOP_ONE_THREAD and self.device.type == "cpu":
+            n = torch.get_num_threads()
+            if n > 1:
+                self.saved = n
+                torch.set_num_threads(1)
+
+    def __exit__(self, *exc) -> None:
+        if self.saved:
+            torch.set_num_threads(self.saved)
+
+
 # --------------------------------------------------------------------------- layout helpers
-def _to_time_major(x: Tensor, single: bool) -> Tensor:
-    """(batch, time, units) or (networks, batch, time, units) -> new contiguous (time, networks, batch, units)."""
-    view = _time_major_view(x, single)
-    return _pool.empty(view.shape, x.dtype, x.device).copy_(view)
+class _Layout:
+    """Shapes and GEMMs of one network (2-D ``mm``) or an ensemble (batched ``bmm``).
 
+    Every buffer is seen batch first, as the caller holds it: (batch, time, units)
+    or (networks, batch, time, units), and the step ``t`` is the view ``x[..., t, :]``.
+    Underneath, the buffers are time-major, so that a step is one contiguous block
+    (the hardware prefetchers stream it; strided rows cost about 6 % more in the
+    loop) and the rows of all steps in (time, batch) order form one matrix for the
+    weight-gradient GEMM, where ``q_t`` pairs with ``r_{t-1}`` by an offset of one
+    step. One network: (time, batch, units). Ensemble: (networks, time, batch,
+    units), except the buffers the per-step GEMM accumulates into, which are
+    (time, networks, batch, units): ``baddbmm_`` falls back to one small GEMM per
+    network when its output is not contiguous (measured 5x slower).
 
-def _time_major_view(x: Tensor, single: bool) -> Tensor:
-    """(batch, time, units) or (networks, batch, time, units) -> view (time, networks, batch, units)."""
-    if single:
-        x = x.unsqueeze(0)
-    return x.permute(2, 0, 1, 3)
+    :class:`~neurornn.models.RNN` and :class:`~neurornn.models.ensemble.RNNEnsemble`
+    do their input and readout GEMMs in the same (time, batch) row order, so the
+    drive, the rates and their gradients are never transposed in memory.
+    """
 
+    def __init__(self, single: bool) -> None:
+        self.single = single
+        if single:
+            self.acc = Tensor.addmm_  # out += a @ b
+            self.mm = torch.mm
+            self.addmm = torch.addmm
+        else:
+            self.acc = Tensor.baddbmm_
+            self.mm = torch.bmm
+            self.addmm = torch.baddbmm
 
-def _mul_time_major(x: Tensor, a: Tensor, single: bool) -> Tensor:
-    """``a * x`` as a new contiguous (time, networks, batch, units) tensor, in one pass."""
-    view = _time_major_view(x, single)
-    return torch.mul(view, a, out=_pool.empty(view.shape, x.dtype, x.device))
+    def alpha(self, alpha: Tensor, w: Tensor, like: Tensor) -> tuple[Tensor, Tensor]:
+        """``alpha`` broadcastable to a step (batch, units) / (networks, batch, units)
+        and to a whole buffer (batch, time, units) / (networks, batch, time, units)."""
+        n_units = w.shape[-1]
+        a = alpha.to(dtype=like.dtype, device=like.device)
+        if a.ndim == 0:
+            a = a.expand(n_units)
+        if self.single:
+            if a.numel() != n_units:
+                raise ValueError(f"alpha must have shape (units,), got {tuple(alpha.shape)}")
+            a = a.reshape(n_units)
+            return a, a
+        n_nets = w.shape[0]
+        a = a.reshape(-1, a.shape[-1])
+        if a.shape[0] not in (1, n_nets) or a.shape[-1] != n_units:
+            raise ValueError(f"alpha must broadcast to (networks, 1, units), got {tuple(alpha.shape)}")
+        return a.unsqueeze(1), a[:, None, None, :]
 
+    def scale_rows(self, a_step: Tensor, w: Tensor) -> Tensor:
+        """``diag(alpha) W`` (row i scaled by alpha_i)."""
+        return (a_step.unsqueeze(-1) if self.single else a_step.transpose(-1, -2)) * w
 
-def _batch_first(x: Tensor, single: bool) -> Tensor:
-    """A contiguous (batch, time, units) or (networks, batch, time, units) copy of a
-    time-major buffer, in a reused buffer (its consumers, e.g. the readout GEMM, want it contiguous)."""
-    view = _from_time_major(x, single)
-    return _pool.empty(view.shape, x.dtype, x.device).copy_(view)
+    def new(self, like: Tensor, gemm_out: bool = False) -> Tensor:
+        """A pooled buffer seen as the batch-first ``like`` (see the class docstring).
 
+        ``gemm_out``: the per-step GEMMs accumulate into it in place (an ensemble
+        then gets (time, networks, batch, units), else (networks, time, batch, units)).
+        """
+        if self.single:
+            batch, time_steps, n_units = like.shape
+            return _pool.empty((time_steps, batch, n_units), like.dtype, like.device).transpose(0, 1)
+        n_nets, batch, time_steps, n_units = like.shape
+        if gemm_out:
+            return _pool.empty((time_steps, n_nets, batch, n_units), like.dtype, like.device).permute(1, 2, 0, 3)
+        return _pool.empty((n_nets, time_steps, batch, n_units), like.dtype, like.device).transpose(1, 2)
 
-def _from_time_major(x: Tensor, single: bool) -> Tensor:
-    """(time, networks, batch, units) -> view (batch, time, units) or (networks, batch, time, units)."""
-    if single:  # squeeze, not [0]: its backward is a view, not a zero-filled copy
-        return x.squeeze(1).permute(1, 0, 2)
-    return x.permute(1, 2, 0, 3)
+    def steps(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Per-step views ``x[..., t, :]`` of a buffer seen batch first."""
+        return x.unbind(-2)
 
+    def first(self, x: Tensor) -> Tensor:
+        return x[..., 0, :]
 
-def _alpha_of(alpha: Tensor, n_nets: int, n_units: int, like: Tensor) -> Tensor:
-    """``alpha`` as (networks or 1, 1, units)."""
-    a = alpha.to(dtype=like.dtype, device=like.device)
-    if a.ndim == 0:
-        a = a.expand(n_units)
-    a = a.reshape(-1, a.shape[-1])
-    if a.shape[0] not in (1, n_nets) or a.shape[-1] != n_units:
-        raise ValueError(f"alpha must broadcast to (networks, 1, units), got {tuple(alpha.shape)}")
-    return a.unsqueeze(1)
+    def weight_grad(self, q: Tensor, rates: Tensor, r_init: Tensor) -> Tensor:
+        """``sum_{trials, t} q_t^T r_{t-1}`` from ``q`` and ``rates`` seen (E?, B, T, N): (E?, N, N).
+
+        ONE GEMM over all time steps and trials: in (time, batch) row order, the rows
+        of ``q`` from step 1 on pair with the rows of ``rates`` up to step T - 2;
+        ``t = 0`` pairs with the initial rates. (``reshape`` is free on the loop's
+        time-major buffers and copies otherwise, so any layout gives the same result.)
+        """
+        mT = lambda x: x.transpose(-1, -2)  # noqa: E731
+        batch, time_steps, n_units = q.shape[-3:]
+        lead = q.shape[:-3]
+        g_w = self.mm(mT(q[..., 0, :]), r_init)
+        if time_steps > 1:  # rows in (time, batch) order pair up exactly
+            rows = (time_steps - 1) * batch
+            q_tb, r_tb = q.transpose(-3, -2), rates.transpose(-3, -2)  # views of the (E?, T, B, N) buffers
+            self.acc(g_w, mT(q_tb[..., 1:, :, :].reshape(*lead, rows, n_units)),
+                     r_tb[..., :-1, :, :].reshape(*lead, rows, n_units))
+        return g_w
 
 
 # --------------------------------------------------------------------------- the Function
 class _FusedLoop(torch.autograd.Function):
-    """The loop runs on time-major buffers (time, networks, batch, units); the outputs are
-    batch-first copies: (states, rates) in the current form, (rates,) in the rate form
-    (where the states are the rates)."""
+    """The loop runs on the buffers of :class:`_Layout` (steps are views); outputs:
+    (states, rates) in the current form, (rates,) in the rate form (where the states
+    are the rates)."""
 
     @staticmethod
     def forward(ctx, drive, w_rec, x0, n_rec, n_pre, n_post, dynamics, single):
         # drive, n_*: (B, T, N) or (E, B, T, N); w_rec (N, N) or (E, N, N); x0 (E?, B, N)
         form, activation = dynamics.form, dynamics.activation
-        w = w_rec.unsqueeze(0) if single else w_rec  # (E, N, N)
-        n_nets, n_units = w.shape[0], w.shape[-1]
-        a = _alpha_of(dynamics.alpha, n_nets, n_units, drive)  # (E|1, 1, N)
-        x_init = x0.unsqueeze(0) if single else x0  # (E, B, N)
-        time_steps = drive.shape[-2]
-        ctx.dynamics, ctx.single, ctx.a = dynamics, single, a
+        lay = _Layout(single)
+        a_step, a_full = lay.alpha(dynamics.alpha, w_rec, drive)
+        ctx.dynamics, ctx.single, ctx.a = dynamics, single, (a_step, a_full)
         ctx.set_materialize_grads(False)  # an unused output (often the states) gets None, not zeros
-        ctx.has_noise = (n_rec is not None, n_pre is not None, n_post is not None)
         inputs = (drive, w_rec, x0, n_rec, n_pre, n_post)
         ctx.present = tuple(x is not None for x in inputs)
         keep = [x for x in inputs if x is not None]  # for double backward (no copies)
+        x_init = x0.contiguous()
+        acc = lay.acc
 
         if form == "current":
-            oma = 1 - a
-            w_a = (a.transpose(-1, -2) * w).contiguous()  # diag(alpha) W: (E, N, N)
-            w_aT = w_a.transpose(-1, -2).contiguous()
+            oma = (1 - a_step).expand_as(x_init).contiguous()  # per-step operands of the same shape run faster
+            w_aT = lay.scale_rows(a_step, w_rec).transpose(-1, -2).contiguous()  # (diag(alpha) W)^T
             # the states buffer is prefilled with alpha * drive + n_rec (all steps at once)
-            states = _mul_time_major(drive, a, single)
+            states = torch.mul(drive, a_full, out=lay.new(drive, gemm_out=True))
             if n_rec is not None:
-                states.add_(_time_major_view(n_rec, single))
-            pre = None if n_pre is None else _to_time_major(n_pre, single)
-            post = None if n_post is None else _to_time_major(n_post, single)
-            rates = _pool.empty(states.shape, states.dtype, states.device)
+                states.add_(n_rec)
+            rates = lay.new(drive)
             r0 = torch.empty_like(x_init)
             _activate(activation, x_init, r0)
-            tmp = torch.empty_like(x_init) if pre is not None else None
+            xs, rs = lay.steps(states), lay.steps(rates)
             x_prev, r_prev = x_init, r0
-            xs, rs = states.unbind(0), rates.unbind(0)  # per-step views, made once
-            if pre is None and post is None:  # the common case, kept lean
-                for x_t, r_t in zip(xs, rs):
-                    x_t.baddbmm_(r_prev, w_aT)
-                    x_t.addcmul_(x_prev, oma)
-                    _activate(activation, x_t, r_t)
-                    x_prev, r_prev = x_t, r_t
-            else:
-                for t in range(time_steps):
-                    x_t, r_t = xs[t], rs[t]
-                    x_t.baddbmm_(r_prev, w_aT)
-                    x_t.addcmul_(x_prev, oma)
-                    if pre is None:
+            with _LoopThreads(drive.device):
+                if n_pre is None and n_post is None:  # the common case, kept lean
+                    for x_t, r_t in zip(xs, rs):
+                        acc(x_t, r_prev, w_aT)
+                        x_t.addcmul_(x_prev, oma)
                         _activate(activation, x_t, r_t)
-                    else:
-                        torch.add(x_t, pre[t], out=tmp)
-                        _activate(activation, tmp, r_t)
-                    if post is not None:
-                        r_t.add_(post[t])
-                    x_prev, r_prev = x_t, r_t
-            z = states if pre is None else pre.add_(states)  # argument of f at each step
-            # rates: a contiguous batch-first copy (the readout GEMM wants one, and the
-            # backward pass reads it; the time-major buffer goes back to the pool);
-            # states: a view (often unused)
-            rates_bf = _batch_first(rates, single)
-            del rates
-            ctx.save_for_backward(w_a, x_init, r0, z, rates_bf, *keep)
-            return _from_time_major(states, single), rates_bf
+                        x_prev, r_prev = x_t, r_t
+                else:
+                    pres = None if n_pre is None else lay.steps(n_pre)
+                    posts = None if n_post is None else lay.steps(n_post)
+                    tmp = torch.empty_like(x_init)
+                    for t, (x_t, r_t) in enumerate(zip(xs, rs)):
+                        acc(x_t, r_prev, w_aT)
+                        x_t.addcmul_(x_prev, oma)
+                        if pres is None:
+                            _activate(activation, x_t, r_t)
+                        else:
+                            torch.add(x_t, pres[t], out=tmp)
+                            _activate(activation, tmp, r_t)
+                        if posts is not None:
+                            r_t.add_(posts[t])
+                        x_prev, r_prev = x_t, r_t
+            # argument of f at each step (kept for the backward pass)
+            z = states if n_pre is None else torch.add(states, n_pre, out=lay.new(states))
+            ctx.save_for_backward(w_rec, x_init, r0, z, rates, *keep)
+            return states, rates
         # rate form: p_t = r_{t-1} W^T + drive_t + n_rec_t + n_pre_t,
         #            r_t = lerp(r_{t-1}, f(p_t) + n_post_t, alpha)
-        pre_act = _to_time_major(drive, single)
-        for n in (n_rec, n_pre):
-            if n is not None:
-                pre_act.add_(_time_major_view(n, single))
-        post = None if n_post is None else _to_time_major(n_post, single)
-        rates = _pool.empty(pre_act.shape, pre_act.dtype, pre_act.device)
+        pre_act = lay.new(drive, gemm_out=True)
+        if n_rec is None and n_pre is None:
+            pre_act.copy_(drive)
+        else:
+            first, second = (n_rec, n_pre) if n_rec is not None else (n_pre, None)
+            torch.add(drive, first, out=pre_act)
+            if second is not None:
+                pre_act.add_(second)
+        rates = lay.new(drive)
         act = torch.empty_like(x_init)
-        a_full = a.expand_as(x_init)
-        w_T = w.transpose(-1, -2).contiguous()
+        a_exp = a_step.expand_as(x_init).contiguous()
+        w_T = w_rec.transpose(-1, -2).contiguous()
+        posts = None if n_post is None else lay.steps(n_post)
         r_prev = x_init
-        for t, (p_t, r_t) in enumerate(zip(pre_act.unbind(0), rates.unbind(0))):
-            p_t.baddbmm_(r_prev, w_T)
-            _activate(activation, p_t, act)
-            if post is not None:
-                act.add_(post[t])
-            torch.lerp(r_prev, act, a_full, out=r_t)
-            r_prev = r_t
-        rates_bf = _batch_first(rates, single)
-        del rates
-        ctx.save_for_backward(w.contiguous(), x_init, pre_act, rates_bf, *keep)
-        return (rates_bf,)
+        with _LoopThreads(drive.device):
+            for t, (p_t, r_t) in enumerate(zip(lay.steps(pre_act), lay.steps(rates))):
+                acc(p_t, r_prev, w_T)
+                _activate(activation, p_t, act)
+                if posts is not None:
+                    act.add_(posts[t])
+                torch.lerp(r_prev, act, a_exp, out=r_t)
+                r_prev = r_t
+        ctx.save_for_backward(w_rec, x_init, pre_act, rates, *keep)
+        return (rates,)
 
     @staticmethod
     def backward(ctx, *grads):
         if torch.is_grad_enabled():  # create_graph=True: differentiate the reference loop
             return _reference_backward(ctx, grads)
-        single, a, activation = ctx.single, ctx.a, ctx.dynamics.activation
-        # the outputs are batch first: read their gradients through time-major views
-        grads = tuple(None if g is None else _time_major_view(g, single) for g in grads)
-        oma = 1 - a
+        single, activation = ctx.single, ctx.dynamics.activation
+        a_step, a_full = ctx.a
+        lay = _Layout(single)
         need = ctx.needs_input_grad
         g_rec = g_pre = g_post = g_x0 = None
+        device = a_step.device
         if ctx.dynamics.form == "current":
-            w_a, x_init, r0, z, rates = ctx.saved_tensors[:5]
-            w_rec = ctx.saved_tensors[6]  # the inputs follow: drive, w_rec, ...
-            w = w_rec.unsqueeze(0) if single else w_rec
+            w, x_init, r0, z, rates = ctx.saved_tensors[:5]
+            oma = (1 - a_step).expand_as(x_init).contiguous()
             g_states, g_rates = grads
-            afp = _derivative(activation, z, a, _pool.empty(z.shape, z.dtype, z.device))  # alpha f'(z_t)
+            afp = _derivative(activation, z, a_full, lay.new(z, gemm_out=True))  # alpha f'(z_t)
             # q_t = alpha lam_t = dL/d(drive_t), with g_t the total dL/dr_t:
             #   g_t = dL/dr_t (direct) + q_{t+1} @ W
             #   q_t = alpha dL/dx_t (direct) + (1 - alpha) q_{t+1} + alpha f'_t g_t
             keep_g = need[4] or need[5]  # the noise gradients need every g_t
             if keep_g:
-                g_all = _copy_or_zeros(g_rates, z)
-            g_direct = g_rates  # time-major (maybe strided) view, read only
-            q = _pool.empty(z.shape, z.dtype, z.device)
-            time_steps = q.shape[0]
-            qs, afps = q.unbind(0), afp.unbind(0)
+                g_all = _copy_or_zeros(lay, g_rates, z, gemm_out=True)
+            q = lay.new(z)
+            qs, afps = lay.steps(q), lay.steps(afp)
+            time_steps = len(qs)
             last = time_steps - 1
+            g_dir = None if g_rates is None else lay.steps(g_rates)
             if keep_g:
-                gs = g_all.unbind(0)
+                gs = lay.steps(g_all)
             else:
-                g_small = torch.empty_like(z[0])  # one small buffer, hot in cache
-                if g_direct is None:
+                g_small = torch.empty_like(qs[0])  # one small buffer, hot in cache
+                if g_dir is None:
                     g_small.zero_()
                 else:
-                    g_small.copy_(g_direct[last])
-                    g_dir = g_direct.unbind(0)
+                    g_small.copy_(g_dir[last])
                 gs = [g_small] * time_steps
-            if g_states is None:
+            g_st = None if g_states is None else lay.steps(g_states)
+            if g_st is None:
                 torch.mul(afps[last], gs[last], out=qs[last])
             else:
-                torch.mul(g_states[last], a, out=qs[last])
+                torch.mul(g_st[last], a_step, out=qs[last])
                 qs[last].addcmul_(afps[last], gs[last])
-            if not keep_g and g_states is None:  # the common case, kept lean
-                if g_direct is None:
-                    for t in range(last - 1, -1, -1):
-                        q_next, q_t = qs[t + 1], qs[t]
-                        torch.bmm(q_next, w, out=g_small)
-                        torch.mul(q_next, oma, out=q_t)
-                        q_t.addcmul_(afps[t], g_small)
+            mm, addmm = lay.mm, lay.addmm
+            with _LoopThreads(device):
+                if not keep_g and g_st is None:  # the common case, kept lean
+                    if g_dir is None:
+                        for t in range(last - 1, -1, -1):
+                            q_next, q_t = qs[t + 1], qs[t]
+                            mm(q_next, w, out=g_small)
+                            torch.mul(q_next, oma, out=q_t)
+                            q_t.addcmul_(afps[t], g_small)
+                    else:
+                        for t in range(last - 1, -1, -1):
+                            q_next, q_t = qs[t + 1], qs[t]
+                            addmm(g_dir[t], q_next, w, out=g_small)
+                            torch.mul(q_next, oma, out=q_t)
+                            q_t.addcmul_(afps[t], g_small)
                 else:
                     for t in range(last - 1, -1, -1):
-                        q_next, q_t = qs[t + 1], qs[t]
-                        torch.baddbmm(g_dir[t], q_next, w, out=g_small)
-                        torch.mul(q_next, oma, out=q_t)
-                        q_t.addcmul_(afps[t], g_small)
-            else:
-                for t in range(last - 1, -1, -1):
-                    q_next, q_t, g_t = qs[t + 1], qs[t], gs[t]
-                    if keep_g:
-                        g_t.baddbmm_(q_next, w)
-                    elif g_direct is None:
-                        torch.bmm(q_next, w, out=g_t)
-                    else:
-                        torch.baddbmm(g_dir[t], q_next, w, out=g_t)
-                    if g_states is None:
-                        torch.mul(q_next, oma, out=q_t)
-                    else:
-                        torch.mul(g_states[t], a, out=q_t)
-                        q_t.addcmul_(q_next, oma)
-                    q_t.addcmul_(afps[t], g_t)
+                        q_next, q_t, g_t = qs[t + 1], qs[t], gs[t]
+                        if keep_g:
+                            lay.acc(g_t, q_next, w)
+                        elif g_dir is None:
+                            mm(q_next, w, out=g_t)
+                        else:
+                            addmm(g_dir[t], q_next, w, out=g_t)
+                        if g_st is None:
+                            torch.mul(q_next, oma, out=q_t)
+                        else:
+                            torch.mul(g_st[t], a_step, out=q_t)
+                            q_t.addcmul_(q_next, oma)
+                        q_t.addcmul_(afps[t], g_t)
+            q0 = lay.first(q)
             if need[2]:
-                g_x0 = oma * q[0] / a + _derivative(activation, x_init) * torch.bmm(q[0], w)
+                g_x0 = oma * q0 / a_step + _derivative(activation, x_init) * lay.mm(q0, w)
             r_init = r0
             if need[3]:
-                g_rec = q / a
+                g_rec = q / a_full
             if need[4]:
-                g_pre = afp.mul_(g_all).div_(a)
+                g_pre = afp.mul_(g_all).div_(a_full)
             if need[5]:
                 g_post = g_all
         else:
             w, x_init, pre_act, rates = ctx.saved_tensors[:4]
-            af = _derivative(activation, pre_act, a, _pool.empty(pre_act.shape, pre_act.dtype, pre_act.device))
-            mu = _copy_or_zeros(grads[0], pre_act)  # dL/dr_t, prefilled with the direct part
-            q = _pool.empty(mu.shape, mu.dtype, mu.device)  # dL/dp_t
-            qs, mus, afs = q.unbind(0), mu.unbind(0), af.unbind(0)
-            for t in range(mu.shape[0] - 1, 0, -1):
-                torch.mul(afs[t], mus[t], out=qs[t])
-                mus[t - 1].baddbmm_(qs[t], w)
-                mus[t - 1].addcmul_(mus[t], oma)
-            torch.mul(af[0], mu[0], out=q[0])
+            oma = (1 - a_step).expand_as(x_init).contiguous()
+            af = _derivative(activation, pre_act, a_full, lay.new(pre_act, gemm_out=True))
+            mu = _copy_or_zeros(lay, grads[0], pre_act, gemm_out=True)  # dL/dr_t, prefilled with the direct part
+            q = lay.new(mu)  # dL/dp_t
+            qs, mus, afs = lay.steps(q), lay.steps(mu), lay.steps(af)
+            acc = lay.acc
+            with _LoopThreads(device):
+                for t in range(len(qs) - 1, 0, -1):
+                    torch.mul(afs[t], mus[t], out=qs[t])
+                    acc(mus[t - 1], qs[t], w)
+                    mus[t - 1].addcmul_(mus[t], oma)
+                torch.mul(afs[0], mus[0], out=qs[0])
             r_init = x_init
             if need[2]:
-                g_x0 = oma * mu[0] + torch.bmm(q[0], w)
+                g_x0 = oma * mus[0] + lay.mm(qs[0], w)
             g_rec = q if need[3] else None
             g_pre = q if need[4] else None
-            g_post = mu.mul_(a) if need[5] else None
-        q_bf = _batch_first(q, single) if (need[0] or need[1]) else None  # dL/d(drive)
-        g_drive = q_bf if need[0] else None
-        g_w = _weight_grad(q_bf, rates, r_init, single) if need[1] else None
-        if g_w is not None and single:
-            g_w = g_w[0]
-        if g_x0 is not None and single:
-            g_x0 = g_x0[0]
-        noise_grads = [None if g is None else _from_time_major(g, single) for g in (g_rec, g_pre, g_post)]
-        return (g_drive, g_w, g_x0, *noise_grads, None, None)
+            g_post = mu.mul_(a_full) if need[5] else None
+        g_drive = q if need[0] else None
+        g_w = lay.weight_grad(q, rates, r_init) if need[1] else None
+        return (g_drive, g_w, g_x0, g_rec, g_pre, g_post, None, None)
 
 
 def _reference_backward(ctx, grads):
@@ -434,32 +512,10 @@ def _reference_backward(ctx, grads):
     return tuple(result)
 
 
-def _copy_or_zeros(g: Tensor | None, like: Tensor) -> Tensor:
-    """A new contiguous time-major copy of an output gradient (zeros when None)."""
-    out = _pool.empty(like.shape, like.dtype, like.device)
+def _copy_or_zeros(lay: _Layout, g: Tensor | None, like: Tensor, gemm_out: bool = False) -> Tensor:
+    """A new (pooled) copy of an output gradient (zeros when None)."""
+    out = lay.new(like, gemm_out)
     return out.zero_() if g is None else out.copy_(g)
-
-
-def _weight_grad(q: Tensor, rates: Tensor, r_init: Tensor, single: bool) -> Tensor:
-    """``sum_{trials, t} q_t^T r_{t-1}`` from batch-first ``q`` and ``rates``: (networks, N, N).
-
-    ONE GEMM over all time steps and trials: the rows of ``q`` (trial, t >= 1) after
-    the first against the rows of ``rates`` before the last pair each ``q_t`` with
-    ``r_{t-1}``, except at trial boundaries (``q`` of trial b at t = 0 against the
-    last rate of trial b - 1), whose products are taken back out; ``t = 0`` pairs
-    with the initial rates.
-    """
-    if single:
-        q, rates = q.unsqueeze(0), rates.unsqueeze(0)
-    n_nets, batch, time_steps, n_units = q.shape
-    g_w = torch.bmm(q[:, :, 0].transpose(-1, -2), r_init)
-    if time_steps > 1:
-        q_rows = q.reshape(n_nets, batch * time_steps, n_units)
-        r_rows = rates.reshape(n_nets, batch * time_steps, n_units)
-        g_w.baddbmm_(q_rows[:, 1:].transpose(-1, -2), r_rows[:, :-1])
-        if batch > 1:
-            g_w.baddbmm_(q[:, 1:, 0].transpose(-1, -2), rates[:, :-1, -1], alpha=-1)
-    return g_w
 
 
 # --------------------------------------------------------------------------- public API
@@ -549,8 +605,9 @@ def fused_loop(
 
     Returns
     -------
-    states, rates : Tensors shaped like ``drive``; ``rates`` is contiguous, ``states``
-        a strided view in the current form (in the rate form both are the same tensor).
+    states, rates : Tensors shaped like ``drive`` (in the rate form both are the same
+        tensor): views of time-major buffers (see :class:`_Layout`);
+        ``.contiguous()`` copies them where a batch-first memory layout is needed.
 
     Raises
     ------

@@ -247,9 +247,23 @@ class RNN(nn.Module):
                 f"initial_state must have last dimension n_units={self.config.n_units}, got {tuple(x0.shape)}"
             )
         x0 = x0.expand(batch, self.config.n_units)
-        drive = torch.matmul(inputs, w.w_in.T) + w.b_rec  # one GEMM for all time steps
+        n_units, n_outputs = self.config.n_units, self.config.n_outputs
+        # One GEMM (bias folded in) for the input projections of all time steps; w_in.T
+        # contiguous: autograd then forms dW_in as inputs^T @ dL/d(drive), 2x faster here.
+        # With the fused loop, the rows go in (time, batch) order: its buffers are
+        # time-major behind (batch, time, units) views, so that neither the drive, the
+        # rates nor their gradients are ever transposed in memory.
+        time_major = self.config.loop != "reference"
+        rows = inputs.transpose(0, 1) if time_major else inputs
+        drive = torch.addmm(w.b_rec, rows.reshape(batch * time, -1), w.w_in.T.contiguous())
+        drive = drive.view(time, batch, n_units).transpose(0, 1) if time_major else drive.view(batch, time, n_units)
         states, rates = self.run_loop(x0, drive, w.w_rec, step_noise)
-        outputs = torch.matmul(rates, w.w_out.T) + w.b_out
+        if rates.transpose(0, 1).is_contiguous():  # time-major rates (the fused loop's)
+            outputs = torch.addmm(w.b_out, rates.transpose(0, 1).reshape(time * batch, n_units), w.w_out.T)
+            outputs = outputs.view(time, batch, n_outputs).transpose(0, 1).contiguous()
+        else:
+            outputs = torch.addmm(w.b_out, rates.reshape(batch * time, n_units), w.w_out.T)
+            outputs = outputs.view(batch, time, n_outputs)
         return Trajectory(states, rates, outputs)
 
     def run_loop(

@@ -639,10 +639,14 @@ def train_ensemble(
                 finish(e, step - 1, "non_finite_loss")
             else:
                 update.append(e)
-        with torch.no_grad():
-            for p, q in zip(params, prev):
-                for e in update:
-                    q[e].copy_(p[e])
+        with torch.no_grad():  # keep the weights before this update (one op per parameter)
+            if len(update) == n_nets:
+                for p, q in zip(params, prev):
+                    q.copy_(p)
+            elif update:
+                index = torch.tensor(update, device=device)
+                for p, q in zip(params, prev):
+                    q.index_copy_(0, index, p.index_select(0, index))
         optimizer.step(update)
         for e in update:
             loss, main, reg_values = losses[e]
