@@ -138,7 +138,6 @@ def test_bad_input(pdm):
     with pytest.raises(ValueError, match="same length"):
         fit_psychometric([1, 2, 3], [0, 1])
     ff = make("flip_flop")
-    ff_model = nr.RNN(nr.RNNConfig(n_inputs=3, n_units=8, n_outputs=3)).eval()
     b = ff.batch(2, torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="cannot read a binary choice"):
         decision_choices(ff, torch.zeros(2, b.n_steps, 3), b)

@@ -47,7 +47,8 @@ from .config import TrainConfig
 from .history import WeightHistory
 from .losses import task_loss
 from .regularizers import build_regularizer
-from .trainer import _check_compatible, _make_optimizer, _reg_names, _summary, make_generators
+from ._setup import check_compatible, make_optimizer, regularizer_names, run_summary
+from .trainer import make_generators
 
 __all__ = ["train_ensemble", "EnsembleRun", "ensemble_configs", "parse_vary", "SHARED_TRAIN_FIELDS"]
 
@@ -358,7 +359,7 @@ class _EnsembleOptimizer:
 
     def member_state(self, e: int, member_params: list[torch.nn.Parameter], config: TrainConfig):
         """A ``torch.optim`` optimiser for network ``e``'s own parameters holding its state."""
-        opt = _make_optimizer(config, member_params)
+        opt = make_optimizer(config, member_params)
         state: dict[int, dict[str, Any]] = {}
         for i, st in enumerate(self.state):
             if self.kind == "adam" and st and self.steps[e] > 0:
@@ -478,7 +479,7 @@ def train_ensemble(
         raise ValueError(f"names must be {n_nets} distinct folder names, got {names}")
     proxies = ens.members()  # per-network RNNs: the regularisers' model, and what is written
     for proxy in proxies:
-        _check_compatible(proxy, task)
+        check_compatible(proxy, task)
     shared = tcs[0]
     device = shared.resolved_device()
     ens.to(device)
@@ -489,7 +490,7 @@ def train_ensemble(
         raise ValueError("the networks have no trainable parameters (all train_* flags are False)")
     loss_kind = shared.loss or task.loss
     regs = [[build_regularizer(spec, proxies[e]) for spec in tcs[e].regularizers] for e in range(n_nets)]
-    reg_names = [_reg_names(tc.regularizers) for tc in tcs]
+    reg_names = [regularizer_names(tc.regularizers) for tc in tcs]
     acc_crit, loss_crit = [], []
     for tc in tcs:
         a = task.criterion if tc.acc_criterion is None else tc.acc_criterion
@@ -707,7 +708,7 @@ def train_ensemble(
         if not histories[e].steps or histories[e].steps[-1] < step_e:
             histories[e].append(step_e, _member_weights(weights, e))
         model = ens.member(e).eval()
-        summary = _summary(task, model, tcs[e], final, step_e, stopped[e], stop_wall[e], device, None,
+        summary = run_summary(task, model, tcs[e], final, step_e, stopped[e], stop_wall[e], device, None,
                            bad_step[e], last_good[e], acc_crit[e])
         summary["ensemble"] = {"path": str(root) if root else None, "name": names[e], "index": e,
                                "size": n_nets, "wall_seconds_total": round(wall(), 3)}

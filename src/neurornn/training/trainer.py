@@ -22,14 +22,12 @@ uninterrupted run.
 
 from __future__ import annotations
 
-import math
 import signal
 import sys
 import threading
 import time
 import warnings
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,6 +40,7 @@ from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .history import WeightHistory
 from .losses import task_loss
+from ._setup import check_compatible, make_optimizer, regularizer_names, run_summary
 from .regularizers import build_regularizer
 
 __all__ = ["train", "make_generators", "evaluate", "STOP_REASONS"]
@@ -120,31 +119,6 @@ class _Interrupt:
             signal.signal(signal.SIGINT, previous)
 
 
-def _check_compatible(model: RNN, task: Task) -> None:
-    cfg = model.config
-    if cfg.n_inputs != task.n_inputs:
-        raise ValueError(f"model n_inputs={cfg.n_inputs} but task {task.name!r} has {task.n_inputs} inputs")
-    if cfg.n_outputs != task.n_outputs:
-        raise ValueError(f"model n_outputs={cfg.n_outputs} but task {task.name!r} has {task.n_outputs} outputs")
-    if not math.isclose(cfg.dt_ms, task.dt_ms):
-        raise ValueError(f"model dt_ms={cfg.dt_ms} but task {task.name!r} has dt_ms={task.dt_ms}; they must match")
-
-
-def _make_optimizer(config: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.learning_rate, eps=config.adam_eps)
-    return torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum)
-
-
-def _reg_names(specs) -> list[str]:
-    names, seen = [], {}
-    for spec in specs:
-        kind = spec["kind"]
-        seen[kind] = seen.get(kind, 0) + 1
-        names.append(kind if seen[kind] == 1 else f"{kind}_{seen[kind]}")
-    return names
-
-
 def train(
     model: RNN,
     task: Task,
@@ -198,7 +172,7 @@ def train(
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     if resume and out is None:
         raise ValueError("resume=True needs out= the run folder to resume")
-    _check_compatible(model, task)
+    check_compatible(model, task)
     loss_kind = config.loss or task.loss
     acc_criterion = task.criterion if config.acc_criterion is None else config.acc_criterion
     acc_criterion = None if acc_criterion is False else float(acc_criterion)
@@ -210,8 +184,8 @@ def train(
     if not params:
         raise ValueError("the model has no trainable parameters (all train_* flags are False)")
     regularizers = [build_regularizer(spec, model) for spec in config.regularizers]
-    reg_names = _reg_names(config.regularizers)
-    optimizer = _make_optimizer(config, params)
+    reg_names = regularizer_names(config.regularizers)
+    optimizer = make_optimizer(config, params)
     gens = make_generators(config.seed)
 
     writer = RunWriter(out, overwrite=overwrite, resume=resume) if out is not None else None
@@ -345,7 +319,7 @@ def train(
         # Raised outside a step boundary: keep the last periodic checkpoint, record why.
         bar.close()
         if writer is not None:
-            writer.write_summary(_summary(task, model, config, metrics.last, step, "interrupted", wall(),
+            writer.write_summary(run_summary(task, model, config, metrics.last, step, "interrupted", wall(),
                                           device, resumed_from, None, None, acc_criterion))
         raise
     bar.close()
@@ -353,7 +327,7 @@ def train(
     if stopped == "interrupted":
         checkpoint(step)
         if writer is not None:
-            writer.write_summary(_summary(task, model, config, metrics.last, step, stopped, wall(), device,
+            writer.write_summary(run_summary(task, model, config, metrics.last, step, stopped, wall(), device,
                                           resumed_from, None, None, acc_criterion))
         print(f"\ninterrupted at step {step}; resume with neurornn train --resume --out {writer.path}"
               if writer is not None else f"\ninterrupted at step {step}", file=sys.stderr)
@@ -382,7 +356,7 @@ def train(
         final = metrics.last
         checkpoint(step)
     model.eval()
-    summary = _summary(task, model, config, final, step, stopped, wall(), device, resumed_from,
+    summary = run_summary(task, model, config, final, step, stopped, wall(), device, resumed_from,
                        bad_step, last_good_step, acc_criterion)
     if writer is not None:
         writer.write_model(model)
@@ -391,40 +365,6 @@ def train(
             writer.write_figures(model, task, metrics, seed=config.seed, criterion=acc_criterion)
         write_report(writer.path)
     return Run(writer.path if writer else None, model, task, config, metrics, summary, history)
-
-
-def _summary(task, model, config, final, step, stopped, wall_seconds, device, resumed_from,
-             bad_step, last_good_step, acc_criterion) -> dict[str, Any]:
-    from .. import __version__
-
-    summary: dict[str, Any] = {
-        "task": task.name,
-        "steps": int(step),
-        "step_budget": config.steps,
-        "stopped_because": stopped,
-        "final_loss": final.get("eval_loss"),
-        "final_train_loss": final.get("loss"),
-        "final_accuracy": final.get("accuracy"),
-        "accuracy_criterion": acc_criterion,
-        "loss_criterion": config.loss_criterion if config.loss_criterion not in (None, False) else None,
-        "wall_seconds": round(wall_seconds, 3),
-        "seconds_per_step": round(wall_seconds / step, 5) if step else None,
-        "seed": config.seed,
-        "model_seed": model.config.seed,
-        "n_units": model.config.n_units,
-        "loss": config.loss or task.loss,
-        "device": device,
-        "resumed_from_step": resumed_from,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "neurornn_version": __version__,
-        "torch_version": torch.__version__,
-    }
-    if "ceiling" in final:
-        summary["accuracy_ceiling"] = final["ceiling"]
-    if stopped == "non_finite_loss":
-        summary["non_finite_step"] = bad_step
-        summary["last_good_step"] = last_good_step
-    return summary
 
 
 def _progress(config: TrainConfig, start_step: int):

@@ -1,0 +1,78 @@
+"""What the single-network trainer and the ensemble trainer share: checks,
+the optimiser, regulariser column names and the run summary."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+import torch
+
+from ..models import RNN
+from ..tasks.base import Task
+from .config import TrainConfig
+
+__all__ = ["check_compatible", "make_optimizer", "regularizer_names", "run_summary"]
+
+
+def check_compatible(model: RNN, task: Task) -> None:
+    """The model's inputs, outputs and ``dt_ms`` match the task's, or a ValueError naming them."""
+    cfg = model.config
+    if cfg.n_inputs != task.n_inputs:
+        raise ValueError(f"model n_inputs={cfg.n_inputs} but task {task.name!r} has {task.n_inputs} inputs")
+    if cfg.n_outputs != task.n_outputs:
+        raise ValueError(f"model n_outputs={cfg.n_outputs} but task {task.name!r} has {task.n_outputs} outputs")
+    if not math.isclose(cfg.dt_ms, task.dt_ms):
+        raise ValueError(f"model dt_ms={cfg.dt_ms} but task {task.name!r} has dt_ms={task.dt_ms}; they must match")
+
+
+def make_optimizer(config: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.learning_rate, eps=config.adam_eps)
+    return torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum)
+
+
+def regularizer_names(specs) -> list[str]:
+    """Column names of the regularisers in ``metrics.csv``: the kind, numbered when repeated."""
+    names, seen = [], {}
+    for spec in specs:
+        kind = spec["kind"]
+        seen[kind] = seen.get(kind, 0) + 1
+        names.append(kind if seen[kind] == 1 else f"{kind}_{seen[kind]}")
+    return names
+
+
+def run_summary(task, model, config, final, step, stopped, wall_seconds, device, resumed_from,
+                bad_step, last_good_step, acc_criterion) -> dict[str, Any]:
+    """The content of ``summary.json``."""
+    from .. import __version__
+
+    summary: dict[str, Any] = {
+        "task": task.name,
+        "steps": int(step),
+        "step_budget": config.steps,
+        "stopped_because": stopped,
+        "final_loss": final.get("eval_loss"),
+        "final_train_loss": final.get("loss"),
+        "final_accuracy": final.get("accuracy"),
+        "accuracy_criterion": acc_criterion,
+        "loss_criterion": config.loss_criterion if config.loss_criterion not in (None, False) else None,
+        "wall_seconds": round(wall_seconds, 3),
+        "seconds_per_step": round(wall_seconds / step, 5) if step else None,
+        "seed": config.seed,
+        "model_seed": model.config.seed,
+        "n_units": model.config.n_units,
+        "loss": config.loss or task.loss,
+        "device": device,
+        "resumed_from_step": resumed_from,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "neurornn_version": __version__,
+        "torch_version": torch.__version__,
+    }
+    if "ceiling" in final:
+        summary["accuracy_ceiling"] = final["ceiling"]
+    if stopped == "non_finite_loss":
+        summary["non_finite_step"] = bad_step
+        summary["last_good_step"] = last_good_step
+    return summary
