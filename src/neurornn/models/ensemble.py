@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from .config import RNNConfig
 from .dynamics import Dynamics, StepNoise, reference_loop
 from .fused import fused_loop, fused_unsupported_reason
-from .rnn import RNN, WEIGHT_NAMES, Trajectory, Weights, _TRAIN_FLAG
+from .rnn import RNN, WEIGHT_NAMES, Trajectory, Weights, _TRAIN_FLAG, constrained_weights
 
 __all__ = ["RNNEnsemble", "SHARED_FIELDS"]
 
@@ -144,18 +144,7 @@ class RNNEnsemble(nn.Module):
 
         Network ``e``'s are those of ``self.member(e).effective_weights()``.
         """
-        if self.config.dale:
-            w_rec = self.rec_mask * self.w_rec.abs() * self.dale_sign[:, None, :]
-        else:
-            w_rec = self.rec_mask * self.w_rec
-        return Weights(
-            w_in=self.in_mask * self.w_in,
-            w_rec=w_rec,
-            b_rec=self.b_rec,
-            w_out=self.out_mask * self.w_out,
-            b_out=self.b_out,
-            x0=self.x0,
-        )
+        return constrained_weights(self)
 
     @property
     def dynamics(self) -> Dynamics:

@@ -53,6 +53,25 @@ class Weights(NamedTuple):
         return dict(self._asdict())
 
 
+def constrained_weights(module: nn.Module) -> Weights:
+    """The constraints as a parameterisation, written once for :class:`RNN` and
+    :class:`~neurornn.models.ensemble.RNNEnsemble` (whose tensors carry a leading
+    networks dimension): ``W_rec = mask * |P| * sign(presynaptic unit)`` under
+    Dale's law, ``mask * P`` otherwise, and the masked input and readout."""
+    if module.config.dale:
+        w_rec = module.rec_mask * module.w_rec.abs() * module.dale_sign.unsqueeze(-2)
+    else:
+        w_rec = module.rec_mask * module.w_rec
+    return Weights(
+        w_in=module.in_mask * module.w_in,
+        w_rec=w_rec,
+        b_rec=module.b_rec,
+        w_out=module.out_mask * module.w_out,
+        b_out=module.b_out,
+        x0=module.x0,
+    )
+
+
 class Trajectory(NamedTuple):
     """What a forward pass returns, all batch first.
 
@@ -147,18 +166,7 @@ class RNN(nn.Module):
 
     def effective_weights(self) -> Weights:
         """The weights exactly as the step uses them (differentiable w.r.t. the parameters)."""
-        if self.config.dale:
-            w_rec = self.rec_mask * self.w_rec.abs() * self.dale_sign[None, :]
-        else:
-            w_rec = self.rec_mask * self.w_rec
-        return Weights(
-            w_in=self.in_mask * self.w_in,
-            w_rec=w_rec,
-            b_rec=self.b_rec,
-            w_out=self.out_mask * self.w_out,
-            b_out=self.b_out,
-            x0=self.x0,
-        )
+        return constrained_weights(self)
 
     @property
     def dynamics(self) -> Dynamics:
