@@ -160,10 +160,9 @@ def reference_loop(
     state = initial_state
     rate = dynamics.rate(state)
     states, rates = [], []
-    for t in range(drive.shape[-2]):
-        state, rate = dynamics.step(
-            state, rate, drive[..., t, :], w_rec, None if noise is None else noise.at(t)
-        )
+    # unbind, not drive[..., t, :]: the backward of T slices would write T full-size gradients (O(T^2))
+    for t, drive_t in enumerate(drive.unbind(-2)):
+        state, rate = dynamics.step(state, rate, drive_t, w_rec, None if noise is None else noise.at(t))
         states.append(state)
         rates.append(rate)
     return torch.stack(states, dim=-2), torch.stack(rates, dim=-2)
