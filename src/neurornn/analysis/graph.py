@@ -491,16 +491,21 @@ def plot_graph_history(records: Sequence[dict[str, Any]], title: str = ""):
     if not records:
         raise ValueError("records must not be empty")
     panels = [(k, lab) for k, lab in _HISTORY_PANELS if k in records[0]]
-    fig = Figure(figsize=(3.2 * len(panels), 2.8), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(3.6 * ncols, 2.8 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     steps = [r["step"] for r in records]
     for ax, (key, label) in zip(axes, panels):
         ax.plot(steps, [r[key] for r in records], "o-", ms=3, label=key)
         if key == "sigma" and "sigma_efficiency" in records[0]:
             ax.plot(steps, [r["sigma_efficiency"] for r in records], "s--", ms=3, label="sigma_efficiency")
             ax.legend(fontsize=7)
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_xlabel("training step")
         ax.set_title(label, fontsize=9)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
     if title:
         fig.suptitle(title)
     return fig
