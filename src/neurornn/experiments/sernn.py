@@ -200,8 +200,8 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]]):
     panels = (("accuracy", "accuracy"), ("total_weight", "total |W|"), ("modularity", "modularity Q"),
               ("sigma_efficiency", "small-worldness (efficiency)"), ("mean_connection_distance",
                                                                      "mean connection distance"))
-    fig = Figure(figsize=(3.0 * len(panels), 2.8), layout="constrained")
-    axes = fig.subplots(1, len(panels))
+    fig = Figure(figsize=(10.5, 5.6), layout="constrained")
+    axes = fig.subplots(2, 3).ravel()
     x = [r["strength"] for r in rows]
     for ax, (key, label) in zip(axes, panels):
         y = [np.nan if r.get(key) is None else r[key] for r in rows]
@@ -210,6 +210,10 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]]):
         ax.set_xscale("symlog", linthresh=min([s for s in x if s > 0], default=0.01))
         ax.set_xlabel("regularisation strength")
         ax.set_title(label, fontsize=9)
+        if key == "accuracy":
+            ax.set_ylim(top=1.02)
+    axes[-1].set_visible(False)
+    fig.suptitle("seRNN sweep (mean ± sd over seeds)", fontsize=10)
     return fig
 
 
