@@ -475,3 +475,22 @@ def test_ctrl_c_finishes_the_step_and_checkpoints(small_task, small_model_config
     assert latest["step"] == 3
     resumed = train(nr.RNN(small_model_config), small_task, cfg, out=tmp_path / "r", resume=True, figures=False)
     _assert_same_params(full.model, resumed.model)
+
+
+@pytest.mark.parametrize("threads,n_units,expected", [(None, 16, 1), (2, 16, 2), (None, 300, 3)])
+def test_training_threads_are_set_and_restored(small_task, fast_train_config, threads, n_units, expected):
+    """``TrainConfig.threads``: None = one thread for small networks, torch's setting for large ones."""
+    cfg = nr.RNNConfig(n_inputs=small_task.n_inputs, n_units=n_units, n_outputs=small_task.n_outputs,
+                       dt_ms=small_task.dt_ms)
+    seen = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        train(nr.RNN(cfg), small_task, fast_train_config.replace(steps=2, threads=threads),
+              callback=lambda step, model, info: seen.append(torch.get_num_threads()))
+        assert seen == [expected, expected]
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="threads"):
+        fast_train_config.replace(threads=0)

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .._validation import suggest
+from ..training.config import SMALL_NETWORK_UNITS
 
 __all__ = ["register", "run", "build_configs", "parse_sets"]
 
 DEFAULT_TASK = "perceptual_decision_making"
-SMALL_NETWORK_UNITS = 256  # up to this size one network trains fastest on one CPU thread
 _SECTIONS = ("task", "model", "train")
 
 _EPILOG = """examples:
@@ -58,9 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-figures", action="store_true",
                    help="do not draw figures (faster; report.html still holds the summary and config)")
     p.add_argument("--threads", type=int, metavar="N",
-                   help=f"CPU threads for torch (default: 1 for one network of up to {SMALL_NETWORK_UNITS} units, "
-                        "whose per-step matrix products are too small to share, and which a second thread "
-                        "slows down badly on a busy machine; torch's choice otherwise)")
+                   help=f"CPU threads for torch (default: train.threads, i.e. 1 for one network of up to "
+                        f"{SMALL_NETWORK_UNITS} units, whose per-step matrix products are too small to share "
+                        "and which a second thread slows down badly on a busy machine; torch's choice otherwise)")
     from ._ensemble import add_arguments as _add_ensemble_arguments
 
     _add_ensemble_arguments(p)
@@ -206,9 +206,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else _default_out(task.name)
     from ._ensemble import run_ensemble, wants_ensemble
 
-    ensemble = wants_ensemble(args)
-    _set_threads(args.threads, small=not ensemble and model_config.n_units <= SMALL_NETWORK_UNITS)
-    if ensemble:
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        train_config = train_config.replace(threads=args.threads)
+    if wants_ensemble(args):
         return run_ensemble(args, task, model_config, train_config, out)
     model = RNN(model_config)
     try:
@@ -230,19 +233,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"final accuracy: {acc_text}" + (f" ({', '.join(extra)})" if extra else "")
           + f" after {s['steps']} steps, {s['wall_seconds']:.1f} s; stopped because: {s['stopped_because']}")
     return 0
-
-
-def _set_threads(threads: int | None, small: bool) -> None:
-    """Torch's CPU threads: as asked, else one for a small single network.
-
-    Measured on 2 cores (PDM, N=128, batch 64, one training step): 12 ms with 2
-    threads and 15 ms with 1 when the machine is quiet, but 2,000 ms with 2 threads
-    and 60 ms with 1 while two other processes keep the cores busy (OpenMP threads
-    spin waiting for each other).
-    """
-    import torch
-
-    if threads is not None:
-        torch.set_num_threads(threads)
-    elif small:
-        torch.set_num_threads(1)

@@ -4,6 +4,7 @@ the optimiser, regulariser column names and the run summary."""
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -11,9 +12,9 @@ import torch
 
 from ..models import RNN
 from ..tasks.base import Task
-from .config import TrainConfig
+from .config import SMALL_NETWORK_UNITS, TrainConfig
 
-__all__ = ["check_compatible", "make_optimizer", "regularizer_names", "run_summary"]
+__all__ = ["check_compatible", "make_optimizer", "regularizer_names", "run_summary", "training_threads"]
 
 
 def check_compatible(model: RNN, task: Task) -> None:
@@ -76,3 +77,18 @@ def run_summary(task, model, config, final, step, stopped, wall_seconds, device,
         summary["non_finite_step"] = bad_step
         summary["last_good_step"] = last_good_step
     return summary
+
+
+@contextmanager
+def training_threads(config: TrainConfig, n_units: int, device: str):
+    """Run the block with ``config.threads`` torch threads (see ``TrainConfig.threads``)."""
+    threads = config.threads
+    if threads is None and device == "cpu" and n_units <= SMALL_NETWORK_UNITS:
+        threads = 1
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

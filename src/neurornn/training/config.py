@@ -10,11 +10,12 @@ from typing import Any, Mapping
 from .._validation import check_choice, check_int, check_known_keys, check_positive, suggest
 from .regularizers import regularizer_kinds
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "LOSSES", "DEVICES"]
+__all__ = ["TrainConfig", "OPTIMIZERS", "LOSSES", "DEVICES", "SMALL_NETWORK_UNITS"]
 
 OPTIMIZERS = ("adam", "sgd")
 LOSSES = ("mse", "cross_entropy")
 DEVICES = ("cpu", "cuda", "auto")
+SMALL_NETWORK_UNITS = 256  # up to this size one network trains fastest on one CPU thread
 
 
 def _check_criterion(name: str, value: Any, upper: float | None) -> Any:
@@ -85,6 +86,12 @@ class TrainConfig:
         (the initial weights are seeded by ``RNNConfig.seed``).
     device : {"cpu", "cuda", "auto"}
         ``auto``: CUDA when available, else CPU.
+    threads : int or None
+        CPU threads torch uses while training (restored afterwards). ``None``: one
+        thread for a network of up to ``SMALL_NETWORK_UNITS`` (256) units on the CPU,
+        whose per-step products are too small to share between threads (and which a
+        second thread slows down 30-fold when other processes keep the cores busy),
+        torch's setting otherwise.
     progress : bool
         Show a progress bar (stderr).
     """
@@ -107,6 +114,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     seed: int = 0
     device: str = "cpu"
+    threads: int | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -133,6 +141,8 @@ class TrainConfig:
         check_int("checkpoint_every", self.checkpoint_every, minimum=0)
         check_int("seed", self.seed, minimum=0)
         check_choice("device", self.device, DEVICES)
+        if self.threads is not None:
+            check_int("threads", self.threads, minimum=1)
         for name in ("progress", "eval_noise"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")

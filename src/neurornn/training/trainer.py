@@ -40,7 +40,7 @@ from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .history import WeightHistory
 from .losses import task_loss
-from ._setup import check_compatible, make_optimizer, regularizer_names, run_summary
+from ._setup import check_compatible, make_optimizer, regularizer_names, run_summary, training_threads
 from .regularizers import build_regularizer
 
 __all__ = ["train", "make_generators", "evaluate", "STOP_REASONS"]
@@ -161,15 +161,21 @@ def train(
     Run with ``path``, ``model``, ``task``, ``config``, ``metrics``, ``summary``,
     ``history``.
     """
-    from ..runs import Metrics, Run, RunWriter, _read_config, run_config, write_report
-
-    if not isinstance(model, RNN):
-        raise TypeError(f"model must be a neurornn.RNN, got {type(model).__name__}")
-    if not isinstance(task, Task):
-        raise TypeError(f"task must be a neurornn.tasks.Task, got {type(task).__name__}")
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if not isinstance(model, RNN):
+        raise TypeError(f"model must be a neurornn.RNN, got {type(model).__name__}")
+    with training_threads(config, model.config.n_units, config.resolved_device()):
+        return _train(model, task, config, out=out, overwrite=overwrite, resume=resume, figures=figures,
+                      callback=callback)
+
+
+def _train(model, task, config, *, out, overwrite, resume, figures, callback):
+    from ..runs import Metrics, Run, RunWriter, _read_config, run_config, write_report
+
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a neurornn.tasks.Task, got {type(task).__name__}")
     if resume and out is None:
         raise ValueError("resume=True needs out= the run folder to resume")
     check_compatible(model, task)
