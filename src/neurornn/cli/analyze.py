@@ -186,14 +186,17 @@ def run(args: argparse.Namespace) -> int:
     from .. import analysis as A
     from ..runs import load_run
 
-    from .train import SMALL_NETWORK_UNITS, _set_threads
+    from ..training.config import SMALL_NETWORK_UNITS
 
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     run_dir = Path(args.run)
     loaded = load_run(run_dir, device=args.device)
     model = A.resolve_model(loaded, args.snapshot)
-    _set_threads(args.threads, small=model.config.n_units <= SMALL_NETWORK_UNITS)
+    if args.threads is not None or model.config.n_units <= SMALL_NETWORK_UNITS:
+        import torch
+
+        torch.set_num_threads(args.threads or 1)
     task = loaded.task
     from .._validation import check_int
 
