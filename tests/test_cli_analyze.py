@@ -38,11 +38,13 @@ def run_dir(trained, tmp_path):
 
 
 def test_analyze_all(run_dir, capsys):
-    code = main(["analyze", str(run_dir), "--n-trials", "64", "--fp-starts", "128"])
+    code = main(["analyze", str(run_dir), "--n-trials", "64", "--fp-starts", "128", "--score-trials", "300"])
     assert code == 0, capsys.readouterr().err
     a, f = run_dir / "analysis", run_dir / "figures"
     for name in ("performance", "activity", "pca", "psychometric", "fixed_points"):
         assert json.loads((a / f"{name}.json").read_text())
+    perf = json.loads((a / "performance.json").read_text())
+    assert perf["n_trials"] == 300 and 0.0 <= perf["score"] <= 1.0 and "on 300 fresh" in perf["message"]
     for name in ("trials", "activity_units", "pca_trajectories", "pca_trajectories_3d",
                  "pca_explained_variance", "psychometric", "fixed_points"):
         assert (f / f"{name}.png").stat().st_size > 1000

@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="analyse weight-history snapshot I (0 = before training) instead of the final model")
     p.add_argument("--area", default=None, help="record/PCA only the units of this area")
     p.add_argument("--n-trials", type=int, default=256, help="trials of the analysis batch (default 256)")
+    p.add_argument("--score-trials", type=int, default=2048, metavar="N",
+                   help="fresh trials scored by --performance (default 2048: a sampling error of about "
+                        "0.007 on an accuracy near 0.87, against 0.02 for 256)")
     p.add_argument("--seed", type=int, default=0, help="seed of the analysis batch and of the starts")
     p.add_argument("--fp-input", action="append", default=None, metavar="U1,U2,...",
                    help="constant input for the fixed-point search (repeatable); default: the mean "
@@ -201,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
     from .._validation import check_int
 
     check_int("--n-trials", args.n_trials, minimum=2)
+    check_int("--score-trials", args.score_trials, minimum=1)
     check_int("--fp-starts", args.fp_starts, minimum=1)
     if args.fp_slow is not None and not 0.0 < args.fp_slow < 1.0:
         raise ValueError(f"--fp-slow must be in (0, 1), got {args.fp_slow}")
@@ -222,15 +226,17 @@ def run(args: argparse.Namespace) -> int:
     steps: dict[str, Callable[[], str]] = {}
 
     def performance() -> str:
+        scored = task.batch(args.score_trials, torch.Generator().manual_seed(args.seed + 1))
         with torch.no_grad():
-            outputs = model(batch.inputs.to(model.alpha.device), noise=False).outputs
-        scores = {k: float(v) for k, v in task.evaluate(outputs, batch.to(outputs.device)).items()}
-        loss = A.validation_score(model, task, scoring="loss", batch=batch)
-        data = {"task": task.name, "snapshot": args.snapshot, "n_trials": args.n_trials, "seed": args.seed,
-                "score": scores.get("accuracy"), "loss_kind": task.loss, "loss": loss,
+            outputs = model(scored.inputs.to(model.alpha.device), noise=False).outputs
+        scores = {k: float(v) for k, v in task.evaluate(outputs, scored.to(outputs.device)).items()}
+        loss = A.validation_score(model, task, scoring="loss", batch=scored)
+        data = {"task": task.name, "snapshot": args.snapshot, "n_trials": args.score_trials,
+                "seed": args.seed + 1, "score": scores.get("accuracy"), "loss_kind": task.loss, "loss": loss,
                 **{f"task_{k}": v for k, v in scores.items()},
-                "message": f"Accuracy {scores.get('accuracy', float('nan')):.3f} on {args.n_trials} noise-free "
-                           f"validation trials (seed {args.seed}); {task.loss.replace('_', '-')} loss {loss:.4g}."}
+                "message": f"Accuracy {scores.get('accuracy', float('nan')):.3f} on {args.score_trials} fresh "
+                           f"noise-free validation trials (seed {args.seed + 1}); "
+                           f"{task.loss.replace('_', '-')} loss {loss:.4g}."}
         out.json("performance", data)
         out.figure("trials", A.plot_trials(model, task, batch=batch, n_trials=4))
         return data["message"]
