@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import pytest
 import torch
@@ -174,33 +173,33 @@ def test_cli_help(capsys):
         assert flag in text
 
 
-def _trains_from_cli(tmp_path, task_name, sets, max_seconds):
-    start = time.perf_counter()
+def _trains_from_cli(tmp_path, task_name, sets):
     args = ["train", "--quiet", "--no-figures", "--task", task_name, "--out", str(tmp_path / task_name)]
     assert main(args + (["--set", *sets] if sets else [])) == 0
-    seconds = time.perf_counter() - start
     run = nr.load_run(tmp_path / task_name)
     criterion = run.task.criterion
     assert run.summary["stopped_because"] == "accuracy_criterion", run.summary
     assert run.summary["final_accuracy"] >= criterion
-    assert seconds < max_seconds
     return run
 
 
 # The three tasks below train to their criterion from the CLI with the tasks' default settings
-# in seconds on one thread (measured: flip-flop ~5 s, Mante ~1 s, PDM 2.5-6 s); the time bounds
-# are generous for a loaded CI machine.
+# in seconds on one thread (benchmarks/bench_tasks.py: flip-flop 1-3 s, Mante ~1.5 s, PDM ~1.3 s).
 def test_cli_flip_flop_to_criterion(tmp_path):
-    _trains_from_cli(tmp_path, "flip_flop", [], 120)
+    run = _trains_from_cli(tmp_path, "flip_flop", [])
+    batch = run.task.batch(1000, torch.Generator().manual_seed(99))
+    with torch.no_grad():
+        scores = run.task.evaluate(run.model(batch.inputs).outputs, batch)
+    assert scores["accuracy"] >= 0.97 and scores["trial_accuracy"] >= 0.75, scores  # measured 0.84-0.91
 
 
 def test_cli_context_dependent_dm_to_criterion(tmp_path):
-    _trains_from_cli(tmp_path, "context_dependent_dm", [], 120)
+    _trains_from_cli(tmp_path, "context_dependent_dm", [])
 
 
 def test_cli_default_pdm_to_criterion(tmp_path):
     """The main job: `neurornn train` with the default task and settings reaches 0.85 on fresh trials."""
-    run = _trains_from_cli(tmp_path, "perceptual_decision_making", [], 120)
+    run = _trains_from_cli(tmp_path, "perceptual_decision_making", [])
     batch = run.task.batch(4000, torch.Generator().manual_seed(99))
     with torch.no_grad():
         acc = run.task.evaluate(run.model(batch.inputs).outputs, batch)["accuracy"]

@@ -58,7 +58,9 @@ class FlipFlop(Task):
     name = "flip_flop"
     description = "N-bit flip-flop: hold the sign of the last pulse on each channel (Sussillo & Barak 2013), MSE"
     loss = "mse"
-    criterion = 0.95
+    # 0.98 of the scored entries: at 0.95 the default network stopped after 100 steps with only 0.62 of its
+    # trials right at every step; at 0.98 seeds 0-2 stop after 150-300 steps with 0.84-0.91 (2,000 trials).
+    criterion = 0.98
     defaults = {
         "model": {"n_units": 128, "tau_ms": 20.0, "activation": "tanh", "w_rec_gain": 0.9},
         "train": {"steps": 1500, "batch_size": 64, "learning_rate": 0.003},
