@@ -82,6 +82,20 @@ def _check_states(name: str, states: Any, n_units: int, device, dtype) -> Tensor
     return x
 
 
+def _conditions_and_starts(net: RNN, inputs: Any, initial_states: Any) -> tuple[Tensor, Tensor]:
+    """Inputs (n_conditions, n_inputs) and starting states (n_conditions, n_states, n_units), float64
+    on the model's device; one set of starts is shared by every condition."""
+    device, dtype = model_device(net), torch.float64
+    u = _check_inputs(inputs, net.config.n_inputs, device, dtype)
+    x = _check_states("initial_states", initial_states, net.config.n_units, device, dtype)
+    k = u.shape[0]
+    if x.ndim == 2:
+        x = x[None].expand(k, -1, -1)
+    elif x.shape[0] != k:
+        raise ValueError(f"initial_states has {x.shape[0]} conditions but inputs has {k} rows")
+    return u, x
+
+
 def step_jacobians(model: RNN, states: Any, inputs: Any, *, _copy: bool = True) -> Tensor:
     """Jacobians of the map ``x -> model.step(x, u)`` at each state, by autograd.
 
@@ -262,14 +276,8 @@ def detect_cycles(
     check_int("n_steps", n_steps, minimum=1)
     check_int("max_period", max_period, minimum=1)
     check_positive("tol", tol)
-    device, dtype = model_device(net), torch.float64
-    u = _check_inputs(inputs, net.config.n_inputs, device, dtype)
-    x = _check_states("initial_states", initial_states, net.config.n_units, device, dtype)
-    k = u.shape[0]
-    if x.ndim == 2:
-        x = x[None].expand(k, -1, -1)
-    elif x.shape[0] != k:
-        raise ValueError(f"initial_states has {x.shape[0]} conditions, inputs has {k}")
+    u, x = _conditions_and_starts(net, inputs, initial_states)
+    device = u.device
     window = 2 * max_period
     tail: list[Tensor] = []
     with torch.no_grad():
@@ -780,16 +788,8 @@ class FixedPointFinder:
         """
         t0 = time.perf_counter()
         net = analysis_copy(self.model)
-        device, dtype = model_device(net), torch.float64
-        u = _check_inputs(inputs, net.config.n_inputs, device, dtype)
-        x0 = _check_states("initial_states", initial_states, net.config.n_units, device, dtype)
-        k = u.shape[0]
-        if x0.ndim == 2:
-            x0 = x0[None].expand(k, -1, -1)
-        elif x0.shape[0] != k:
-            raise ValueError(
-                f"initial_states has {x0.shape[0]} conditions but inputs has {k} rows"
-            )
+        u, x0 = _conditions_and_starts(net, inputs, initial_states)
+        device, k = u.device, u.shape[0]
         n_starts, n_units = x0.shape[1], x0.shape[2]
         flat_x = x0.reshape(-1, n_units)
         flat_u = u[:, None, :].expand(-1, n_starts, -1).reshape(-1, u.shape[1])
