@@ -22,8 +22,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .._validation import check_choice, check_fraction, check_int, check_known_keys, check_nonnegative, check_positive
-from ._io import prepare_out, write_csv, write_json
+from .._validation import check_choice, check_fraction, check_int, check_nonnegative, check_positive
+from ._io import ExperimentConfig, prepare_out, write_csv, write_json
 
 __all__ = ["SeRNNConfig", "run_sernn", "run_sernn_sweep", "SWEEP_COLUMNS"]
 
@@ -35,7 +35,7 @@ SWEEP_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class SeRNNConfig:
+class SeRNNConfig(ExperimentConfig):
     """Settings of the seRNN demo (defaults: the seed's).
 
     ``strength`` and ``comms_factor`` of the ``regularizer`` ("spatial_communicability"
@@ -47,6 +47,8 @@ class SeRNNConfig:
     analysis ``keep_fraction`` (top |W| kept), ``n_nulls``; seeds ``model_seed``
     (initial weights) and ``seed`` (data, noise, null models).
     """
+
+    _label = "seRNN config"  # not annotated: a class attribute, not a field
 
     strength: float = 0.3
     regularizer: str = "spatial_communicability"
@@ -86,14 +88,6 @@ class SeRNNConfig:
             object.__setattr__(self, "grid_shape", tuple(self.grid_shape))
         self.model_config()  # validates grid_shape against n_units
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "SeRNNConfig":
-        check_known_keys("seRNN config", data, [f.name for f in dataclasses.fields(cls)])
-        return cls(**dict(data))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     def model_config(self):
         from ..models import RNNConfig
 
@@ -120,16 +114,6 @@ class SeRNNConfig:
         )
 
 
-def _config(config) -> SeRNNConfig:
-    if config is None:
-        return SeRNNConfig()
-    if isinstance(config, Mapping):
-        return SeRNNConfig.from_dict(config)
-    if not isinstance(config, SeRNNConfig):
-        raise TypeError(f"config must be a SeRNNConfig or a dict, got {type(config).__name__}")
-    return config
-
-
 def run_sernn(config: SeRNNConfig | Mapping[str, Any] | None = None, out=None,
               overwrite: bool = False) -> dict[str, Any]:
     """Train one seRNN on the maze task and analyse its connectivity.
@@ -152,7 +136,7 @@ def run_sernn(config: SeRNNConfig | Mapping[str, Any] | None = None, out=None,
     from ..models import RNN
     from ..training import train
 
-    config = _config(config)
+    config = SeRNNConfig.resolve(config)
     if out is not None:
         out = Path(out)
         if out.exists() and not overwrite:
@@ -252,7 +236,7 @@ def run_sernn_sweep(strengths: Sequence[float] = (0.0, 0.01, 0.03, 0.1, 0.3),
     -------
     list of one dict per network with ``model_seed`` and :data:`SWEEP_COLUMNS`.
     """
-    config = _config(config)
+    config = SeRNNConfig.resolve(config)
     strengths = [float(check_nonnegative("strengths entries", s)) for s in strengths]
     if not strengths:
         raise ValueError("strengths must not be empty")

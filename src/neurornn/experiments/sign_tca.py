@@ -9,21 +9,20 @@ factor separates positive from negative trials (ROC AUC).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 
-from .._validation import check_choice, check_int, check_known_keys, check_positive
-from ._io import prepare_out, write_json
+from .._validation import check_choice, check_int, check_positive
+from ._io import ExperimentConfig, prepare_out, write_json
 
 __all__ = ["SignTCAConfig", "run_sign_tca", "choose_rank"]
 
 
 @dataclass(frozen=True)
-class SignTCAConfig:
+class SignTCAConfig(ExperimentConfig):
     """Settings of the sign-task TCA experiment.
 
     Network: ``n_units`` ``activation`` units, discrete time (the seed's Keras
@@ -32,6 +31,8 @@ class SignTCAConfig:
     ``ranks`` swept with ``n_repeats`` initialisations, ``rank`` (None: chosen by
     :func:`choose_rank`), ``seed``.
     """
+
+    _label = "sign-TCA config"  # not annotated: a class attribute, not a field
 
     n_units: int = 50
     activation: str = "tanh"
@@ -63,13 +64,6 @@ class SignTCAConfig:
         check_int("model_seed", self.model_seed, minimum=0)
         check_int("seed", self.seed, minimum=0)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "SignTCAConfig":
-        check_known_keys("sign-TCA config", data, [f.name for f in dataclasses.fields(cls)])
-        return cls(**dict(data))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def choose_rank(errors: Mapping[int, list[float]], tolerance: float = 0.02) -> int:
@@ -129,12 +123,7 @@ def run_sign_tca(config: SignTCAConfig | Mapping[str, Any] | None = None, out=No
     from ..models import RNN, RNNConfig
     from ..training import TrainConfig, train
 
-    if config is None:
-        config = SignTCAConfig()
-    elif isinstance(config, Mapping):
-        config = SignTCAConfig.from_dict(config)
-    elif not isinstance(config, SignTCAConfig):
-        raise TypeError(f"config must be a SignTCAConfig or a dict, got {type(config).__name__}")
+    config = SignTCAConfig.resolve(config)
     out = prepare_out(out, overwrite)
     task = tasks.make("sign_integration")
     model = RNN(RNNConfig(n_inputs=1, n_units=config.n_units, n_outputs=1, dt_ms=1.0, tau_ms=1.0,

@@ -9,7 +9,6 @@ architecture on the teacher's stimulation -> activity data with
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +16,14 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .._validation import check_choice, check_int, check_known_keys, check_nonnegative, check_positive
-from ._io import prepare_out, write_csv, write_json
+from .._validation import check_choice, check_int, check_nonnegative, check_positive
+from ._io import ExperimentConfig, prepare_out, write_csv, write_json
 
 __all__ = ["TeacherStudentConfig", "run_teacher_student", "infer_from_recording"]
 
 
 @dataclass(frozen=True)
-class TeacherStudentConfig:
+class TeacherStudentConfig(ExperimentConfig):
     """Settings of the teacher-student experiment (``--set key=value`` on the CLI).
 
     Circuit: ``n_a``, ``n_b`` units; ``activation``, ``dt_ms``, ``tau_ms``;
@@ -36,6 +35,8 @@ class TeacherStudentConfig:
     (variance of B explained at which training stops; False: never),
     ``history_every``; seeds ``teacher_seed``, ``student_seed``, ``seed`` (data).
     """
+
+    _label = "teacher-student config"  # not annotated: a class attribute, not a field
 
     n_a: int = 10
     n_b: int = 10
@@ -75,14 +76,6 @@ class TeacherStudentConfig:
         for name in ("teacher_seed", "student_seed", "seed"):
             check_int(name, getattr(self, name), minimum=0)
         self.model_config()  # validates the circuit fields (activation, dt_ms, exc_fraction, ...)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TeacherStudentConfig":
-        check_known_keys("teacher-student config", data, [f.name for f in dataclasses.fields(cls)])
-        return cls(**dict(data))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
     def model_config(self, seed: int | None = None):
         from ..analysis.inference import two_area_config
@@ -172,12 +165,7 @@ def run_teacher_student(config: TeacherStudentConfig | Mapping[str, Any] | None 
     """
     from ..analysis.inference import TeacherTask, make_network, student_like
 
-    if config is None:
-        config = TeacherStudentConfig()
-    elif isinstance(config, Mapping):
-        config = TeacherStudentConfig.from_dict(config)
-    elif not isinstance(config, TeacherStudentConfig):
-        raise TypeError(f"config must be a TeacherStudentConfig or a dict, got {type(config).__name__}")
+    config = TeacherStudentConfig.resolve(config)
     out = prepare_out(out, overwrite)
     model_config = config.model_config()
     teacher = make_network(model_config).eval()
