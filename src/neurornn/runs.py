@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -39,6 +37,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from . import tasks as _tasks
+from ._files import prepare_folder, to_plain, write_json, write_text
 from .models import RNN, RNNConfig
 from .tasks.base import Task
 from .training.config import TrainConfig
@@ -86,44 +85,8 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
-def _plain(obj: Any) -> Any:
-    """Convert tuples, numpy and torch scalars into plain YAML/JSON types."""
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return _plain(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def dump_yaml(data: Any) -> str:
-    return yaml.safe_dump(_plain(data), sort_keys=False, default_flow_style=None)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _json_default(obj: Any) -> Any:
-    plain = _plain(obj)
-    if plain is obj:
-        raise TypeError(f"cannot write {type(obj).__name__} to JSON")
-    return plain
-
-
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    return yaml.safe_dump(to_plain(data), sort_keys=False, default_flow_style=None)
 
 
 # ---------------------------------------------------------------------- metrics
@@ -273,27 +236,16 @@ class RunWriter:
     def __init__(self, path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"out must be a path, got {type(path).__name__}")
-        self.path = Path(path)
         if overwrite and resume:
             raise ValueError("give overwrite=True or resume=True, not both")
-        exists = self.path.exists()
-        if exists and not self.path.is_dir():
-            raise FileExistsError(f"run folder {str(self.path)!r} exists and is not a folder")
         if resume:
-            if not is_run(self.path):
-                raise FileNotFoundError(f"cannot resume: {str(self.path)!r} is not a run folder (no config.yaml)")
-        elif exists and any(self.path.iterdir()):
-            if not overwrite:
-                raise FileExistsError(
-                    f"run folder {str(self.path)!r} already exists; choose another out, resume it "
-                    "(resume=True / --resume) or replace it (overwrite=True / --overwrite)"
-                )
-            if not is_run(self.path):
-                raise ValueError(
-                    f"refusing to overwrite {str(self.path)!r}: it is not empty and not a run folder"
-                )
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
+            if not is_run(path):
+                raise FileNotFoundError(f"cannot resume: {str(path)!r} is not a run folder (no config.yaml)")
+            self.path = Path(path)
+            return
+        self.path = prepare_folder(
+            path, overwrite=overwrite, what="run folder", is_ours=is_run,
+            hint="choose another out, resume it (resume=True / --resume) or replace it (overwrite=True / --overwrite)")
 
     @property
     def history_dir(self) -> Path:
@@ -308,14 +260,13 @@ class RunWriter:
         return self.path / "figures"
 
     def write_config(self, task: Task, model_config: RNNConfig, train_config: TrainConfig) -> None:
-        _write_text(self.path / "config.yaml", dump_yaml(run_config(task, model_config, train_config)))
+        write_text(self.path / "config.yaml", dump_yaml(run_config(task, model_config, train_config)))
 
     def write_metrics(self, metrics: Metrics) -> None:
         metrics.to_csv(self.path / "metrics.csv")
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
-        clean = {k: _finite_or_none(v) for k, v in _plain(summary).items()}
-        _write_text(self.path / "summary.json", json.dumps(clean, indent=1, default=_json_default) + "\n")
+        write_json(self.path / "summary.json", summary)
 
     def write_model(self, model: RNN) -> None:
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
@@ -360,9 +311,9 @@ def task_spec(task: Task) -> str:
 def run_config(task: Task, model_config: RNNConfig, train_config: TrainConfig) -> dict[str, Any]:
     """The ``config.yaml`` dict: sections task {name, params}, model, train."""
     return {
-        "task": {"name": task_spec(task), "params": _plain(task.params())},
-        "model": _plain(model_config.to_dict()),
-        "train": _plain(train_config.to_dict()),
+        "task": {"name": task_spec(task), "params": to_plain(task.params())},
+        "model": to_plain(model_config.to_dict()),
+        "train": to_plain(train_config.to_dict()),
     }
 
 

@@ -37,8 +37,6 @@ undirected graph, then to its metrics:
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -551,13 +549,3 @@ def plot_connectivity(w, labels=None, distances=None, title: str = ""):
     if title:
         fig.suptitle(title)
     return fig
-
-
-def write_json(path, data: dict[str, Any], overwrite: bool = False) -> Path:
-    """Write a dict as JSON; refuses to overwrite unless asked."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, default=float))
-    return path

@@ -22,7 +22,8 @@ import numpy as np
 
 from .._validation import check_int
 from ..models.space import config_distances, unit_coordinates
-from .graph import graph_metrics, graph_metrics_history, plot_connectivity, plot_graph_history, write_json
+from .._files import write_csv, write_json
+from .graph import graph_metrics, graph_metrics_history, plot_connectivity, plot_graph_history
 
 __all__ = ["analyze_run_graph", "graph_files"]
 
@@ -46,18 +47,6 @@ def _resolve_run(run):
     if not hasattr(run, "model") or not hasattr(run, "history"):
         raise TypeError(f"run must be a Run or a run folder path, got {type(run).__name__}")
     return run
-
-
-def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:
-    import csv
-
-    columns: list[str] = []
-    for r in records:
-        columns += [k for k in r if k not in columns]
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(records)
 
 
 def analyze_run_graph(
@@ -136,13 +125,12 @@ def analyze_run_graph(
         return {"final": final, "history": records, "files": []}
     for folder in {f.parent for f in files}:
         folder.mkdir(parents=True, exist_ok=True)
-    write_json(files[0], {"settings": {**settings, "n_nulls": n_nulls, "seed": seed}, "final": final},
-               overwrite=True)
+    write_json(files[0], {"settings": {**settings, "n_nulls": n_nulls, "seed": seed}, "final": final}, indent=2)
     np.savez(files[1], coordinates=coordinates, distances=distances)
     labels = np.asarray(final["communities"]) if "communities" in final else None
     fig = plot_connectivity(w, labels, distances, title=f"Q = {final['modularity']:.3f}, sigma = {final['sigma']:.2f}")
     fig.savefig(files[2], dpi=100)
     if history:
-        _write_csv(files[3], records)
+        write_csv(files[3], records)
         plot_graph_history(records).savefig(files[4], dpi=100)
     return {"final": final, "history": records, "files": [str(f) for f in files]}

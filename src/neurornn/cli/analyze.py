@@ -10,13 +10,14 @@ snapshot ``I`` of the weight history is analysed and every file name gets a
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
+
+from .._files import write_json
 
 ANALYSES = ("performance", "activity", "pca", "psychometric", "fixed_points", "graph")
 
@@ -130,7 +131,7 @@ class _Outputs:
     def json(self, stem: str, data: Any) -> None:
         p = self.path("analysis", stem, "json")
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+        write_json(p, data, indent=2)
         self.written.append(p)
 
     def npz(self, stem: str, arrays: dict[str, np.ndarray]) -> None:
@@ -144,14 +145,6 @@ class _Outputs:
         p.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(p, dpi=110, bbox_inches="tight")
         self.written.append(p)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def _planned(name: str, out: _Outputs, n_units: int, n_all: int) -> list[Path]:

@@ -23,7 +23,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .._validation import check_choice, check_fraction, check_int, check_nonnegative, check_positive
-from ._io import ExperimentConfig, prepare_out, write_csv, write_json
+from .._files import prepare_experiment_folder, write_csv, write_json
+from ._config import ExperimentConfig
 
 __all__ = ["SeRNNConfig", "run_sernn", "run_sernn_sweep", "SWEEP_COLUMNS"]
 
@@ -244,7 +245,7 @@ def run_sernn_sweep(strengths: Sequence[float] = (0.0, 0.01, 0.03, 0.1, 0.3),
                                                              for k in model_seeds]
     if not seeds:
         raise ValueError("model_seeds must not be empty")
-    out = prepare_out(out, overwrite)
+    out = prepare_experiment_folder(out, "sernn-sweep", overwrite)
     rows = []
     for k in seeds:
         for s in strengths:

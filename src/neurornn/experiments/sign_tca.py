@@ -16,7 +16,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._validation import check_choice, check_int, check_positive
-from ._io import ExperimentConfig, prepare_out, write_json
+from .._files import prepare_experiment_folder, write_json
+from ._config import ExperimentConfig
 
 __all__ = ["SignTCAConfig", "run_sign_tca", "choose_rank"]
 
@@ -124,7 +125,7 @@ def run_sign_tca(config: SignTCAConfig | Mapping[str, Any] | None = None, out=No
     from ..training import TrainConfig, train
 
     config = SignTCAConfig.resolve(config)
-    out = prepare_out(out, overwrite)
+    out = prepare_experiment_folder(out, "sign-tca", overwrite)
     task = tasks.make("sign_integration")
     model = RNN(RNNConfig(n_inputs=1, n_units=config.n_units, n_outputs=1, dt_ms=1.0, tau_ms=1.0,
                           activation=config.activation, w_rec_gain=float(config.w_rec_gain),

@@ -17,7 +17,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._validation import check_choice, check_int, check_nonnegative, check_positive
-from ._io import ExperimentConfig, prepare_out, write_csv, write_json
+from .._files import prepare_experiment_folder, write_csv, write_json
+from ._config import ExperimentConfig
 
 __all__ = ["TeacherStudentConfig", "run_teacher_student", "infer_from_recording"]
 
@@ -166,7 +167,7 @@ def run_teacher_student(config: TeacherStudentConfig | Mapping[str, Any] | None 
     from ..analysis.inference import TeacherTask, make_network, student_like
 
     config = TeacherStudentConfig.resolve(config)
-    out = prepare_out(out, overwrite)
+    out = prepare_experiment_folder(out, "teacher-student", overwrite)
     model_config = config.model_config()
     teacher = make_network(model_config).eval()
     student = student_like(teacher, seed=config.student_seed)
@@ -221,7 +222,7 @@ def infer_from_recording(stimulation, activity, *, dt_ms: float = 10.0, model: M
                                  checkpoint_every=0, progress=False)
     if not isinstance(train, TrainConfig):
         raise TypeError(f"train must be a TrainConfig, got {type(train).__name__}")
-    out = prepare_out(out, overwrite)
+    out = prepare_experiment_folder(out, "teacher-student-recording", overwrite)
     before = student.effective_weights().w_rec.detach().clone()
     run, wall = _train_student(student, task, train, out)
     results = _report(None, before, run, model_config, None, out, wall, {"n_trials": task.stimulation.shape[0]})

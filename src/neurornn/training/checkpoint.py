@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .._files import write_json
+
 __all__ = ["save_checkpoint", "load_checkpoint", "has_checkpoint", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "neurornn-checkpoint"
@@ -63,9 +65,7 @@ def save_checkpoint(
         "optimizer": {"param_groups": opt["param_groups"], "scalar_state": scalar_state},
         "extra": extra or {},
     }
-    tmp = directory / (_LATEST + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp, directory / _LATEST)
+    write_json(directory / _LATEST, meta)
     for old in directory.glob("step_*.safetensors"):
         if old.name != fname:
             old.unlink(missing_ok=True)

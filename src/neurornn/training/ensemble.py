@@ -30,7 +30,6 @@ import json
 import re
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import Tensor
 
+from .._files import prepare_folder, write_json
 from ..models import RNN, RNNConfig, Trajectory, Weights
 from ..models.ensemble import RNNEnsemble
 from ..tasks.base import Task
@@ -393,26 +393,6 @@ def _check_train_configs(configs: Any, n_nets: int) -> list[TrainConfig]:
     return configs
 
 
-def _prepare_folder(out: str | os.PathLike, overwrite: bool) -> Path:
-    if not isinstance(out, (str, os.PathLike)):
-        raise TypeError(f"out must be a path, got {type(out).__name__}")
-    path = Path(out)
-    if path.exists():
-        if not path.is_dir():
-            raise FileExistsError(f"ensemble folder {str(path)!r} exists and is not a folder")
-        if any(path.iterdir()):
-            if not overwrite:
-                raise FileExistsError(
-                    f"ensemble folder {str(path)!r} already exists; choose another out or replace it "
-                    "(overwrite=True / --overwrite)"
-                )
-            if not (path / "ensemble.json").is_file():
-                raise ValueError(f"refusing to overwrite {str(path)!r}: it is not empty and not an ensemble folder")
-            shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _varied(model_configs: Sequence[RNNConfig], train_configs: Sequence[TrainConfig]) -> dict[str, list]:
     out = {}
     for section, configs in (("model", model_configs), ("train", train_configs)):
@@ -501,12 +481,14 @@ def train_ensemble(
     gens = _Generators([tc.seed for tc in tcs], patterns)
     optimizer = _EnsembleOptimizer(params, tcs)
 
-    root = _prepare_folder(out, overwrite) if out is not None else None
+    root = None
+    if out is not None:
+        root = prepare_folder(out, overwrite=overwrite, what="ensemble folder",
+                              is_ours=lambda p: (p / "ensemble.json").is_file())
     writers = [RunWriter(root / name) if root is not None else None for name in names]
     if root is not None:
-        (root / "ensemble.json").write_text(json.dumps(
-            {"format": "neurornn-ensemble", "version": 1, "task": task.name, "networks": names,
-             "varied": _varied(ens.configs, tcs)}, indent=1, default=str) + "\n")
+        write_json(root / "ensemble.json", {"format": "neurornn-ensemble", "version": 1, "task": task.name,
+                                            "networks": names, "varied": _varied(ens.configs, tcs)})
         for w, c, tc in zip(writers, ens.configs, tcs):
             w.write_config(task, c, tc)
     metrics = [Metrics() for _ in range(n_nets)]

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from .._files import write_json
 from ..models import RNN, RNNConfig, Weights
 from ..models.rnn import WEIGHT_NAMES
 
@@ -31,12 +32,6 @@ _INDEX = "index.json"
 
 def _snapshot_file(step: int) -> str:
     return f"step_{step:07d}.safetensors"
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 class WeightHistory:
@@ -143,7 +138,7 @@ class WeightHistory:
                 str(directory / _snapshot_file(step)),
                 metadata={"step": str(step)},
             )
-        _write_json(directory / _INDEX, self._index(directory))
+        write_json(directory / _INDEX, self._index(directory))
 
     def _index(self, directory: Path | None = None) -> dict:
         return {
@@ -153,7 +148,7 @@ class WeightHistory:
         }
 
     def _write_index(self) -> None:
-        _write_json(self.directory / _INDEX, self._index())
+        write_json(self.directory / _INDEX, self._index())
 
     @classmethod
     def load(cls, directory: str | os.PathLike, config: RNNConfig) -> "WeightHistory":

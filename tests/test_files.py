@@ -1,0 +1,75 @@
+"""Output files: plain JSON/CSV values and output folders that never lose the user's files."""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neurornn._files import (
+    EXPERIMENT_MARKER,
+    prepare_experiment_folder,
+    prepare_folder,
+    to_plain,
+    write_csv,
+    write_json,
+)
+
+
+def test_to_plain_converts_arrays_scalars_and_paths():
+    data = {"a": np.float32(1.5), "b": torch.tensor([1, 2]), "c": (np.arange(2), Path("x/y")), 3: np.bool_(True)}
+    assert to_plain(data) == {"a": 1.5, "b": [1, 2], "c": [[0, 1], "x/y"], "3": True}
+    assert math.isnan(to_plain(float("nan")))
+    assert to_plain([float("nan"), np.float64("inf"), 1.0], finite=True) == [None, None, 1.0]
+
+
+def test_write_json_is_valid_json_without_nan(tmp_path):
+    path = write_json(tmp_path / "x.json", {"loss": float("nan"), "w": np.eye(2), "n": np.int64(3)})
+    assert json.loads(path.read_text()) == {"loss": None, "w": [[1.0, 0.0], [0.0, 1.0]], "n": 3}
+    assert not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(TypeError, match="cannot write object to JSON"):
+        write_json(tmp_path / "bad.json", {"x": object()})
+
+
+def test_write_csv_takes_every_column_in_order(tmp_path):
+    path = write_csv(tmp_path / "x.csv", [{"a": 1, "b": np.float32(0.5)}, {"a": 2, "c": float("nan")}])
+    with open(path) as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows == [{"a": "1", "b": "0.5", "c": ""}, {"a": "2", "b": "", "c": ""}]
+
+
+def test_prepare_folder_never_deletes_what_is_not_ours(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("years of work")
+    with pytest.raises(FileExistsError, match="already exists"):
+        prepare_folder(folder, overwrite=False, what="run folder", is_ours=lambda p: True)
+    with pytest.raises(ValueError, match="refusing to overwrite .* not empty and not a run folder"):
+        prepare_folder(folder, overwrite=True, what="run folder", is_ours=lambda p: False)
+    assert (folder / "thesis.tex").read_text() == "years of work"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FileExistsError, match="exists and is not a folder"):
+        prepare_folder(tmp_path / "file", overwrite=True, what="run folder", is_ours=lambda p: True)
+    with pytest.raises(TypeError, match="out must be a path, got int"):
+        prepare_folder(3, overwrite=False, what="run folder", is_ours=lambda p: True)
+
+
+def test_experiment_folder_is_marked_and_only_then_replaced(tmp_path):
+    out = prepare_experiment_folder(tmp_path / "exp", "sign-tca")
+    assert json.loads((out / EXPERIMENT_MARKER).read_text())["experiment"] == "sign-tca"
+    (out / "result.txt").write_text("old")
+    with pytest.raises(FileExistsError, match="experiment folder .* already exists"):
+        prepare_experiment_folder(out, "sign-tca")
+    prepare_experiment_folder(out, "sign-tca", overwrite=True)
+    assert not (out / "result.txt").exists() and (out / EXPERIMENT_MARKER).is_file()
+
+    user = tmp_path / "home"
+    user.mkdir()
+    (user / "data.npz").write_bytes(b"precious")
+    with pytest.raises(ValueError, match="not empty and not an experiment folder"):
+        prepare_experiment_folder(user, "sign-tca", overwrite=True)
+    assert (user / "data.npz").read_bytes() == b"precious"
+    assert prepare_experiment_folder(None, "sign-tca") is None
