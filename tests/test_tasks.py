@@ -575,3 +575,18 @@ def test_plot_task_batch_draws_every_channel():
     assert len(axes) == 6
     assert len(axes[0].get_lines()) == task.n_inputs
     assert len(axes[2].get_lines()) == 2 * task.n_outputs  # targets and outputs
+
+
+@pytest.mark.parametrize("name,default,params,expected", [
+    ("perceptual_decision_making", 0.87, {"coherences": [0.0, 51.2]}, 0.728),
+    ("perceptual_decision_making", 0.87, {"stimulus_ms": 200.0}, 0.803),
+    ("context_dependent_dm", 0.93, {"coherences": [0.05]}, 0.88),
+])
+def test_criterion_keeps_its_ratio_to_the_ideal_observer(name, default, params, expected):
+    task = nr.tasks.make(name)
+    assert task.criterion == default and nr.tasks.make(name, dt_ms=10.0).criterion == default
+    harder = nr.tasks.make(name, **params)
+    assert harder.criterion == expected
+    ratio = default / task.accuracy_ceiling()
+    assert harder.criterion == pytest.approx(ratio * harder.accuracy_ceiling(), abs=5e-4)
+    assert harder.criterion < harder.accuracy_ceiling()  # reachable, unlike the default 0.87 / 0.93

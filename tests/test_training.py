@@ -395,6 +395,22 @@ def test_resume_extends_a_finished_run(small_task, small_model_config, fast_trai
     _assert_same_params(full.model, more.model)
 
 
+def test_resume_of_a_run_that_met_its_criterion_trains_no_further(small_task, small_model_config,
+                                                                   fast_train_config, tmp_path):
+    cfg = fast_train_config.replace(acc_criterion=0.0)  # met at the first evaluation (step 4)
+    done = train(nr.RNN(small_model_config), small_task, cfg, out=tmp_path / "r", figures=False)
+    assert (done.summary["stopped_because"], done.summary["steps"]) == ("accuracy_criterion", 4)
+    again = train(nr.RNN(small_model_config), small_task, cfg, out=tmp_path / "r", resume=True, figures=False)
+    _assert_same_params(done.model, again.model)
+    assert (again.summary["stopped_because"], again.summary["steps"]) == ("accuracy_criterion", 4)
+    assert [r["step"] for r in again.metrics.rows] == [0, 4] and again.history.steps == done.history.steps
+    # A stricter criterion trains on, exactly as a run that never had the lenient one would.
+    strict = cfg.replace(acc_criterion=False)
+    on = train(nr.RNN(small_model_config), small_task, strict, out=tmp_path / "r", resume=True, figures=False)
+    assert (on.summary["stopped_because"], on.summary["steps"]) == ("step_budget", 12)
+    _assert_same_params(train(nr.RNN(small_model_config), small_task, strict).model, on.model)
+
+
 def test_resume_rejects_a_different_model(small_task, small_model_config, fast_train_config, tmp_path):
     train(nr.RNN(small_model_config), small_task, fast_train_config.replace(steps=2), out=tmp_path / "r",
           figures=False)
@@ -494,3 +510,11 @@ def test_training_threads_are_set_and_restored(small_task, fast_train_config, th
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match="threads"):
         fast_train_config.replace(threads=0)
+
+
+def test_a_criterion_above_the_task_ceiling_is_announced(small_model_config, fast_train_config):
+    task = nr.tasks.make("perceptual_decision_making", stimulus_ms=200.0, coherences=[0.0, 6.4])
+    assert task.criterion < task.accuracy_ceiling() < 0.65
+    with pytest.warns(RuntimeWarning, match=r"acc_criterion 0.9 is above the best accuracy possible .*0\.619"):
+        run = train(nr.RNN(small_model_config), task, fast_train_config.replace(acc_criterion=0.9, steps=4))
+    assert run.summary["stopped_because"] == "step_budget"

@@ -232,4 +232,7 @@ def run(args: argparse.Namespace) -> int:
           else f"run folder: {result.path}")
     print(f"final accuracy: {acc_text}" + (f" ({', '.join(extra)})" if extra else "")
           + f" after {s['steps']} steps, {s['wall_seconds']:.1f} s; stopped because: {s['stopped_because']}")
+    if args.resume and s.get("resumed_from_step") == s["steps"]:
+        print("nothing to resume: the run had already stopped; raise train.steps or the criterion "
+              "(--set train.steps=N / train.acc_criterion=A) to train on")
     return 0

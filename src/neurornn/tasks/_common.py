@@ -17,12 +17,23 @@ from .base import ms_to_steps
 
 __all__ = [
     "Timeline",
+    "ceiling_criterion",
     "check_values",
     "choose",
     "sign_accuracy",
     "threshold_accuracy",
     "to_steps",
 ]
+
+
+def ceiling_criterion(criterion: float, ceiling: float, default_ceiling: float) -> float:
+    """A task's accuracy criterion for other settings: the same fraction of the ideal observer's.
+
+    ``criterion`` was chosen for the default settings, whose best possible accuracy is
+    ``default_ceiling``; with settings whose ceiling is ``ceiling`` (fewer coherences, a shorter
+    stimulus, more noise) the criterion keeps the ratio, so that training can still reach it.
+    """
+    return round(criterion * ceiling / default_ceiling, 3)
 
 
 def to_steps(durations_ms: dict[str, float], dt_ms: float, required: Iterable[str] = ()) -> dict[str, int]:

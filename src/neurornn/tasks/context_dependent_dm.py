@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .._validation import check_nonnegative
-from ._common import Timeline, check_values, choose, sign_accuracy, to_steps
+from ._common import Timeline, ceiling_criterion, check_values, choose, sign_accuracy, to_steps
 from .base import Batch, Task
 from .registry import register
 
@@ -37,7 +37,8 @@ class ContextDependentDM(Task):
 
     Accuracy: fraction of trials whose mean output over the decision period has the
     correct sign. The best possible accuracy (an ideal integrator of the cued
-    stream) is :meth:`accuracy_ceiling`.
+    stream) is :meth:`accuracy_ceiling`; the criterion, 0.93 with the default settings,
+    keeps its ratio to the ceiling for other coherences, durations and noise.
 
     Parameters
     ----------
@@ -85,6 +86,7 @@ class ContextDependentDM(Task):
         self._params.update(coherences=list(self.coherences), sigma=self.sigma, fixation_ms=fixation_ms,
                             stimulus_ms=stimulus_ms, delay_ms=delay_ms, decision_ms=decision_ms,
                             grace_ms=grace_ms)
+        self.criterion = ceiling_criterion(type(self).criterion, self.accuracy_ceiling(), _DEFAULT_CEILING)
 
     @property
     def n_steps(self) -> int:
@@ -135,14 +137,21 @@ class ContextDependentDM(Task):
         return {"accuracy": acc, "ceiling": self.accuracy_ceiling()}
 
     def accuracy_ceiling(self) -> float:
-        """Ideal observer: integrate the cued stream over the stimulus period.
-
-        The sum over ``n`` steps has mean ``n c`` and std ``sqrt(n) sigma / sqrt(dt)``,
-        so P(correct | c) = ``Phi(sqrt(stimulus_ms) c / sigma)``.
-        """
-        if self.sigma == 0:
-            return 1.0
+        """Ideal-observer accuracy (:func:`ideal_accuracy` of this task's settings)."""
         a, b = self.timeline.bounds["stimulus"]
-        t_ms = (b - a) * self.dt_ms
-        z = [math.sqrt(t_ms) * c / self.sigma for c in self.coherences]
-        return sum(0.5 * (1 + math.erf(v / math.sqrt(2))) for v in z) / len(z)
+        return ideal_accuracy(self.coherences, (b - a) * self.dt_ms, self.sigma)
+
+
+def ideal_accuracy(coherences, stimulus_ms: float, sigma: float) -> float:
+    """Ideal observer: integrate the cued stream over the stimulus period.
+
+    The sum over ``n`` steps has mean ``n c`` and std ``sqrt(n) sigma / sqrt(dt)``,
+    so P(correct | c) = ``Phi(sqrt(stimulus_ms) c / sigma)``.
+    """
+    if sigma == 0:
+        return 1.0
+    z = [math.sqrt(stimulus_ms) * c / sigma for c in coherences]
+    return sum(0.5 * (1 + math.erf(v / math.sqrt(2))) for v in z) / len(z)
+
+
+_DEFAULT_CEILING = ideal_accuracy((0.05, 0.15, 0.5), 800.0, 1.0)

@@ -4,6 +4,7 @@ the optimiser, regulariser column names and the run summary."""
 from __future__ import annotations
 
 import math
+import warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -14,7 +15,8 @@ from ..models import RNN
 from ..tasks.base import Task
 from .config import SMALL_NETWORK_UNITS, TrainConfig
 
-__all__ = ["check_compatible", "make_optimizer", "regularizer_names", "run_summary", "training_threads"]
+__all__ = ["check_compatible", "criteria", "make_optimizer", "regularizer_names", "run_summary",
+           "training_threads"]
 
 
 def check_compatible(model: RNN, task: Task) -> None:
@@ -26,6 +28,23 @@ def check_compatible(model: RNN, task: Task) -> None:
         raise ValueError(f"model n_outputs={cfg.n_outputs} but task {task.name!r} has {task.n_outputs} outputs")
     if not math.isclose(cfg.dt_ms, task.dt_ms):
         raise ValueError(f"model dt_ms={cfg.dt_ms} but task {task.name!r} has dt_ms={task.dt_ms}; they must match")
+
+
+def criteria(task: Task, config: TrainConfig) -> tuple[float | None, float | None]:
+    """The (accuracy, loss) criteria a training stops at; ``None`` where there is none.
+
+    The accuracy criterion is the task's unless the config gives one. Above the task's
+    ``accuracy_ceiling()`` (an ideal observer's accuracy) it cannot be reached: a warning says so.
+    """
+    acc = task.criterion if config.acc_criterion is None else config.acc_criterion
+    acc = None if acc is False else float(acc)
+    loss = None if config.loss_criterion in (None, False) else float(config.loss_criterion)
+    ceiling = getattr(task, "accuracy_ceiling", None)
+    if acc is not None and callable(ceiling) and acc > ceiling():
+        warnings.warn(f"acc_criterion {acc:g} is above the best accuracy possible in task {task.name!r} "
+                      f"({ceiling():.3f}, an ideal observer's): training will run its whole step budget",
+                      RuntimeWarning, stacklevel=3)
+    return acc, loss
 
 
 def make_optimizer(config: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:

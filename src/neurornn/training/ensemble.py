@@ -47,7 +47,7 @@ from .config import TrainConfig
 from .history import WeightHistory
 from .losses import task_loss
 from .regularizers import build_regularizer
-from ._setup import check_compatible, make_optimizer, regularizer_names, run_summary
+from ._setup import check_compatible, criteria, make_optimizer, regularizer_names, run_summary
 from .trainer import make_generators
 
 __all__ = ["train_ensemble", "EnsembleRun", "ensemble_configs", "parse_vary", "SHARED_TRAIN_FIELDS"]
@@ -471,11 +471,7 @@ def train_ensemble(
     loss_kind = shared.loss or task.loss
     regs = [[build_regularizer(spec, proxies[e]) for spec in tcs[e].regularizers] for e in range(n_nets)]
     reg_names = [regularizer_names(tc.regularizers) for tc in tcs]
-    acc_crit, loss_crit = [], []
-    for tc in tcs:
-        a = task.criterion if tc.acc_criterion is None else tc.acc_criterion
-        acc_crit.append(None if a is False else float(a))
-        loss_crit.append(None if tc.loss_criterion in (None, False) else float(tc.loss_criterion))
+    acc_crit, loss_crit = (list(c) for c in zip(*[criteria(task, tc) for tc in tcs]))
     patterns = [tuple(getattr(c, s) != 0 for s in ("sigma_in", "sigma_rec", "sigma_pre", "sigma_post"))
                 for c in ens.configs]
     gens = _Generators([tc.seed for tc in tcs], patterns)

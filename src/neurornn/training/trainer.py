@@ -40,7 +40,7 @@ from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .history import WeightHistory
 from .losses import task_loss
-from ._setup import check_compatible, make_optimizer, regularizer_names, run_summary, training_threads
+from ._setup import check_compatible, criteria, make_optimizer, regularizer_names, run_summary, training_threads
 from .regularizers import build_regularizer
 
 __all__ = ["train", "make_generators", "evaluate", "STOP_REASONS"]
@@ -180,9 +180,7 @@ def _train(model, task, config, *, out, overwrite, resume, figures, callback):
         raise ValueError("resume=True needs out= the run folder to resume")
     check_compatible(model, task)
     loss_kind = config.loss or task.loss
-    acc_criterion = task.criterion if config.acc_criterion is None else config.acc_criterion
-    acc_criterion = None if acc_criterion is False else float(acc_criterion)
-    loss_criterion = None if config.loss_criterion in (None, False) else float(config.loss_criterion)
+    acc_criterion, loss_criterion = criteria(task, config)
 
     device = config.resolved_device()
     model.to(device)
@@ -256,14 +254,25 @@ def _train(model, task, config, *, out, overwrite, resume, figures, callback):
         do_eval(0)
         checkpoint(0)
 
+    def criterion_met(row: dict[str, Any]) -> str | None:
+        if acc_criterion is not None and row["accuracy"] >= acc_criterion:
+            return "accuracy_criterion"
+        if loss_criterion is not None and row["eval_loss"] <= loss_criterion:
+            return "loss_criterion"
+        return None
+
     prev = [p.detach().clone() for p in params]
     clip = config.grad_clip if config.grad_clip is not None else float("inf")
     stopped, step, bad_step, last_good_step = "step_budget", start_step, None, None
+    if resume and metrics.rows and metrics.rows[-1]["step"] == start_step:
+        # A run that stopped on its criterion has nothing left to do (unless the criterion changed).
+        stopped = criterion_met(metrics.rows[-1]) or stopped
+    first_step = start_step + 1 if stopped == "step_budget" else config.steps + 1
     interrupt = _Interrupt()
     bar = _progress(config, start_step)
     try:
         with interrupt.installed():
-            for step in range(start_step + 1, config.steps + 1):
+            for step in range(first_step, config.steps + 1):
                 batch = task.batch(config.batch_size, gens["task"]).to(device)
                 traj = model(batch.inputs, generator=gens["noise"])
                 main = task_loss(loss_kind, traj.outputs, batch.targets, batch.mask)
@@ -302,10 +311,7 @@ def _train(model, task, config, *, out, overwrite, resume, figures, callback):
                 if step % config.eval_every == 0 or step == config.steps:
                     row = info["row"] = do_eval(step)
                     bar.set_postfix(loss=f"{row['loss']:.4g}", acc=f"{row['accuracy']:.3f}", refresh=False)
-                    if acc_criterion is not None and row["accuracy"] >= acc_criterion:
-                        stopped = "accuracy_criterion"
-                    elif loss_criterion is not None and row["eval_loss"] <= loss_criterion:
-                        stopped = "loss_criterion"
+                    stopped = criterion_met(row) or stopped
                 if config.history_every and step % config.history_every == 0:
                     history.append(step, model.effective_weights())
                 if config.checkpoint_every and step % config.checkpoint_every == 0:
