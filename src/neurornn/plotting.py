@@ -134,6 +134,15 @@ def plot_example_trials(
                 ax.set_ylabel(f"trial {i + 1}", fontsize=9)
             if i == n_trials - 1:
                 ax.set_xlabel("time (ms)")
+    for k in range(n_out):  # one scale per channel, so trials compare at a glance
+        if getattr(task, "loss", "mse") == "cross_entropy":
+            low, high = 0.0, 1.0  # probabilities
+        else:
+            both = torch.cat([out[..., k].flatten(), batch.targets[..., k].flatten()])
+            low, high = float(both.min()), float(both.max())
+        pad = 0.05 * max(high - low, 1e-6)
+        for i in range(n_trials):
+            axes[i, k].set_ylim(low - pad, high + pad)
     axes[0, -1].legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
