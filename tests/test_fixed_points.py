@@ -8,13 +8,9 @@ import torch
 from scipy.optimize import brentq
 
 import neurornn as nr
-from neurornn.analysis.fixed_points import (
-    FixedPointFinder,
-    describe_geometry,
-    detect_cycles,
-    sample_states,
-    step_jacobians,
-)
+from neurornn.analysis.cycles import detect_cycles
+from neurornn.analysis.fixed_points import FixedPointFinder, sample_states, step_jacobians
+from neurornn.analysis.geometry import describe_geometry
 
 
 @pytest.fixture(autouse=True, scope="module")

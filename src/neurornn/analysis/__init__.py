@@ -3,15 +3,9 @@
 # Dynamical-systems analysis, performance and report.
 from ._model_access import analysis_copy, resolve_model
 from .activity import Activity, record_activity
-from .fixed_points import (
-    Cycles,
-    FixedPointFinder,
-    FixedPoints,
-    describe_geometry,
-    detect_cycles,
-    sample_states,
-    step_jacobians,
-)
+from .cycles import Cycles, detect_cycles
+from .fixed_points import FixedPointFinder, FixedPoints, sample_states, step_jacobians
+from .geometry import describe_geometry
 from .pca import PCA, plot_explained_variance, plot_fixed_points, plot_trajectories
 from .performance import (
     PsychometricCurve,

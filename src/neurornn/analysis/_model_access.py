@@ -12,7 +12,8 @@ from torch import Tensor
 from .._validation import check_int
 from ..models import RNN
 
-__all__ = ["analysis_copy", "resolve_model", "model_device", "as_tensor", "check_model"]
+__all__ = ["analysis_copy", "resolve_model", "model_device", "as_tensor", "check_model", "check_inputs",
+           "check_states", "conditions_and_starts"]
 
 
 def check_model(model: Any, name: str = "model") -> RNN:
@@ -84,3 +85,44 @@ def as_tensor(name: str, value: Any, *, device: torch.device, dtype: torch.dtype
     if not torch.isfinite(out).all():
         raise ValueError(f"{name} contains NaN or inf")
     return out
+
+
+def check_inputs(inputs: Any, n_inputs: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """Constant inputs as a (n_conditions, n_inputs) tensor."""
+    u = as_tensor("inputs", inputs, device=device, dtype=dtype)
+    given = tuple(u.shape)
+    if u.ndim == 1:
+        u = u[None, :]
+    if u.ndim != 2 or u.shape[-1] != n_inputs or u.shape[0] == 0:
+        raise ValueError(
+            f"inputs must be one input vector of n_inputs={n_inputs} entries or an array of shape "
+            f"(n_conditions, {n_inputs}), got shape {given}"
+        )
+    return u
+
+
+def check_states(name: str, states: Any, n_units: int, device, dtype) -> Tensor:
+    x = as_tensor(name, states, device=device, dtype=dtype)
+    given = tuple(x.shape)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim not in (2, 3) or x.shape[-1] != n_units or x.shape[-2] == 0:
+        raise ValueError(
+            f"{name} must have shape (n_states, n_units={n_units}) or "
+            f"(n_conditions, n_states, {n_units}), got shape {given}"
+        )
+    return x
+
+
+def conditions_and_starts(net: RNN, inputs: Any, initial_states: Any) -> tuple[Tensor, Tensor]:
+    """Inputs (n_conditions, n_inputs) and starting states (n_conditions, n_states, n_units), float64
+    on the model's device; one set of starts is shared by every condition."""
+    device, dtype = model_device(net), torch.float64
+    u = check_inputs(inputs, net.config.n_inputs, device, dtype)
+    x = check_states("initial_states", initial_states, net.config.n_units, device, dtype)
+    k = u.shape[0]
+    if x.ndim == 2:
+        x = x[None].expand(k, -1, -1)
+    elif x.shape[0] != k:
+        raise ValueError(f"initial_states has {x.shape[0]} conditions but inputs has {k} rows")
+    return u, x

@@ -19,9 +19,9 @@ eigenvectors and its stability in two conventions:
   ``Re lambda(J_ode) < 0`` with ``J_ode = (J_map - I) / dt_ms`` (units 1/ms).
 
 The analysis also says how trajectories settle (fixed points or period-p
-cycles, :func:`detect_cycles`) and whether the points form a line, a ring or
-isolated points (:func:`describe_geometry`). It works on a float64 deep copy on
-the model's device and never changes the model it analyses.
+cycles, :func:`~neurornn.analysis.cycles.detect_cycles`) and whether the points form a
+line, a ring or isolated points (:func:`~neurornn.analysis.geometry.describe_geometry`). It
+works on a float64 deep copy on the model's device and never changes the model it analyses.
 """
 
 from __future__ import annotations
@@ -36,16 +36,22 @@ from torch import Tensor
 
 from .._validation import check_choice, check_int, check_nonnegative, check_positive
 from ..models import RNN
-from ._model_access import analysis_copy, as_tensor, check_model, model_device
+from ._model_access import (
+    analysis_copy,
+    check_inputs,
+    check_model,
+    check_states,
+    conditions_and_starts,
+    model_device,
+)
+from .cycles import Cycles, detect_cycles
+from .geometry import describe_geometry
 
 __all__ = [
     "FixedPointFinder",
     "FixedPoints",
-    "Cycles",
     "step_jacobians",
     "sample_states",
-    "detect_cycles",
-    "describe_geometry",
 ]
 
 CONVENTIONS = ("discrete", "continuous")
@@ -55,47 +61,6 @@ _FIXED_Q = 1e-10  # tol_q up to this: the points are called fixed points, above 
 
 
 # --------------------------------------------------------------------------- helpers
-def _check_inputs(inputs: Any, n_inputs: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """Constant inputs as a (n_conditions, n_inputs) tensor."""
-    u = as_tensor("inputs", inputs, device=device, dtype=dtype)
-    given = tuple(u.shape)
-    if u.ndim == 1:
-        u = u[None, :]
-    if u.ndim != 2 or u.shape[-1] != n_inputs or u.shape[0] == 0:
-        raise ValueError(
-            f"inputs must be one input vector of n_inputs={n_inputs} entries or an array of shape "
-            f"(n_conditions, {n_inputs}), got shape {given}"
-        )
-    return u
-
-
-def _check_states(name: str, states: Any, n_units: int, device, dtype) -> Tensor:
-    x = as_tensor(name, states, device=device, dtype=dtype)
-    given = tuple(x.shape)
-    if x.ndim == 1:
-        x = x[None, :]
-    if x.ndim not in (2, 3) or x.shape[-1] != n_units or x.shape[-2] == 0:
-        raise ValueError(
-            f"{name} must have shape (n_states, n_units={n_units}) or "
-            f"(n_conditions, n_states, {n_units}), got shape {given}"
-        )
-    return x
-
-
-def _conditions_and_starts(net: RNN, inputs: Any, initial_states: Any) -> tuple[Tensor, Tensor]:
-    """Inputs (n_conditions, n_inputs) and starting states (n_conditions, n_states, n_units), float64
-    on the model's device; one set of starts is shared by every condition."""
-    device, dtype = model_device(net), torch.float64
-    u = _check_inputs(inputs, net.config.n_inputs, device, dtype)
-    x = _check_states("initial_states", initial_states, net.config.n_units, device, dtype)
-    k = u.shape[0]
-    if x.ndim == 2:
-        x = x[None].expand(k, -1, -1)
-    elif x.shape[0] != k:
-        raise ValueError(f"initial_states has {x.shape[0]} conditions but inputs has {k} rows")
-    return u, x
-
-
 def step_jacobians(model: RNN, states: Any, inputs: Any, *, _copy: bool = True) -> Tensor:
     """Jacobians of the map ``x -> model.step(x, u)`` at each state, by autograd.
 
@@ -113,10 +78,10 @@ def step_jacobians(model: RNN, states: Any, inputs: Any, *, _copy: bool = True) 
     """
     net = analysis_copy(model) if _copy else model
     device, dtype = model_device(net), torch.float64
-    x = _check_states("states", states, net.config.n_units, device, dtype)
+    x = check_states("states", states, net.config.n_units, device, dtype)
     if x.ndim != 2:
         raise ValueError(f"states must have shape (n_points, n_units), got {tuple(x.shape)}")
-    u = _check_inputs(inputs, net.config.n_inputs, device, dtype)
+    u = check_inputs(inputs, net.config.n_inputs, device, dtype)
     if u.shape[0] == 1:
         u = u.expand(x.shape[0], -1)
     elif u.shape[0] != x.shape[0]:
@@ -197,205 +162,6 @@ def _dedup(points: np.ndarray, q: np.ndarray, tol: float, weights: np.ndarray | 
         kept.append(i)
     mult = np.bincount(owner, weights=weights[order], minlength=len(kept)).astype(int)
     return order[np.asarray(kept, dtype=int)], mult
-
-
-# --------------------------------------------------------------------------- cycles
-@dataclass
-class Cycles:
-    """How trajectories of the map settle under a constant input.
-
-    Attributes
-    ----------
-    periods : ndarray of shape (n_conditions, n_starts), int
-        1: settled on a fixed point; p > 1: on a period-p cycle; 0: not settled
-        within the simulated steps (slow drift, longer cycle or chaos).
-    final_states : ndarray of shape (n_conditions, n_starts, n_units)
-    n_steps, max_period : int
-    tol : float
-    """
-
-    periods: np.ndarray
-    final_states: np.ndarray
-    n_steps: int
-    max_period: int
-    tol: float
-
-    def __repr__(self) -> str:
-        return f"Cycles({self.counts()}, over {self.n_steps} steps)"
-
-    def counts(self, condition: int | None = None) -> dict[str, int]:
-        """``{"fixed_point": k, "period_2": k, ..., "not_settled": k}`` (non-zero entries)."""
-        per = self.periods if condition is None else self.periods[condition]
-        out: dict[str, int] = {}
-        for p in range(1, self.max_period + 1):
-            k = int((per == p).sum())
-            if k:
-                out["fixed_point" if p == 1 else f"period_{p}"] = k
-        k = int((per == 0).sum())
-        if k:
-            out["not_settled"] = k
-        return out
-
-    @property
-    def n_cycling(self) -> int:
-        """Number of trajectories that settled on a cycle of period > 1."""
-        return int((self.periods > 1).sum())
-
-
-def detect_cycles(
-    model: RNN,
-    inputs: Any,
-    initial_states: Any,
-    *,
-    n_steps: int = 500,
-    max_period: int = 8,
-    tol: float = 1e-5,
-    _copy: bool = True,
-) -> Cycles:
-    """Run the noise-free map from each start and classify where it settles.
-
-    A trajectory has period ``p`` (the smallest in ``1..max_period``) when
-    ``|x(T - k) - x(T - k - p)| <= tol * (1 + |x(T)|)`` for ``k = 0..p-1``
-    at the last step ``T``; period 1 is a fixed point, period 2 means
-    ``x(t+2) = x(t)`` but ``x(t+1) != x(t)``.
-
-    Parameters
-    ----------
-    model : RNN (left unchanged)
-    inputs : array of shape (n_inputs,) or (n_conditions, n_inputs)
-    initial_states : array of shape (n_starts, n_units) or (n_conditions, n_starts, n_units)
-    n_steps, max_period : int
-    tol : float
-        Relative tolerance on the state.
-
-    Returns
-    -------
-    Cycles
-    """
-    net = analysis_copy(model) if _copy else model
-    check_int("n_steps", n_steps, minimum=1)
-    check_int("max_period", max_period, minimum=1)
-    check_positive("tol", tol)
-    u, x = _conditions_and_starts(net, inputs, initial_states)
-    device = u.device
-    window = 2 * max_period
-    tail: list[Tensor] = []
-    with torch.no_grad():
-        uu = u[:, None, :]
-        for t in range(n_steps + window):
-            x = net.step(x, uu)
-            if t >= n_steps:
-                tail.append(x)
-    traj = torch.stack(tail, dim=-2)  # (k, starts, window, units)
-    last = traj[..., -1, :]
-    scale = tol * (1 + last.norm(dim=-1))
-    periods = torch.zeros(last.shape[:-1], dtype=torch.long, device=device)
-    for p in range(max_period, 0, -1):  # descending so the smallest period wins
-        ok = torch.ones_like(periods, dtype=torch.bool)
-        for j in range(p):
-            a = traj[..., window - 1 - j, :]
-            b = traj[..., window - 1 - j - p, :]
-            ok &= (a - b).norm(dim=-1) <= scale
-        periods = torch.where(ok, torch.full_like(periods, p), periods)
-    return Cycles(
-        periods=periods.cpu().numpy(),
-        final_states=last.cpu().numpy(),
-        n_steps=n_steps,
-        max_period=max_period,
-        tol=tol,
-    )
-
-
-# --------------------------------------------------------------------------- geometry
-def describe_geometry(
-    points: Any,
-    multiplicity: Any = None,
-    *,
-    n_neighbors: int = 8,
-    var_threshold: float = 0.9,
-) -> dict[str, Any]:
-    """Say whether a set of fixed points is isolated points, a line, a ring or a surface.
-
-    A continuous attractor shows up as many (>= 8) distinct slow points that
-    lie on a low-dimensional set, densely: the local dimension (median, over
-    points, of the number of principal components of the point and its
-    ``n_neighbors`` nearest neighbours needed to explain ``var_threshold`` of
-    their variance) is 1 with a median nearest-neighbour distance below
-    ``4 * extent / n_points`` (a sampled curve), or 2 with >= 30 points spaced
-    below ``4 * extent / sqrt(n_points)`` (a sampled sheet). When
-    ``multiplicity`` (how many refined starts landed on each point) is given,
-    the starts must also not pile up on a few points (median <= 2). A dense
-    set of >= 20 points whose first global principal component holds >= 80 % of
-    their variance also counts as one-dimensional (the band of slow points of an
-    approximate line attractor, as in a trained decision network). Anything
-    else is reported as isolated points (such as the 2^3 corners of a flip-flop
-    cube and their saddles). A one-dimensional set is a ``ring`` when it closes
-    on itself in its top-2 PC plane (radius spread < 25 % and no angular gap >
-    90 degrees), else a ``line``.
-
-    Parameters
-    ----------
-    points : array of shape (n_points, n_units)
-    multiplicity : array of shape (n_points,), optional
-
-    Returns
-    -------
-    dict with ``kind`` in {"none", "isolated", "line", "ring", "surface"},
-    ``dimension`` (0 for isolated points), ``n_points``, ``extent`` and
-    ``median_nn_distance`` (and ``pc_fractions``, the top-3 explained variance
-    ratios of the points, when there are >= 8).
-    """
-    p = np.asarray(points, dtype=np.float64)
-    if p.ndim != 2:
-        raise ValueError(f"points must have shape (n_points, n_units), got {p.shape}")
-    m = len(p)
-    out: dict[str, Any] = {"kind": "none", "dimension": 0, "n_points": m,
-                           "extent": 0.0, "median_nn_distance": 0.0}
-    if m == 0:
-        return out
-    out["kind"] = "isolated"
-    if m < 2:
-        return out
-    d = np.linalg.norm(p[:, None, :] - p[None, :, :], axis=-1)
-    extent = float(d.max())
-    np.fill_diagonal(d, np.inf)
-    nn = float(np.median(d.min(axis=1)))
-    out.update(extent=extent, median_nn_distance=nn)
-    if m < 8 or extent == 0:
-        return out
-    if multiplicity is not None and np.median(np.asarray(multiplicity)) > 2:
-        return out
-    k = min(n_neighbors, m - 1)
-    dims = []
-    for i in range(m):
-        nbr = np.argsort(d[i])[:k]
-        local = np.vstack([p[i], p[nbr]])
-        s = np.linalg.svd(local - local.mean(0), compute_uv=False) ** 2
-        ratio = np.cumsum(s) / max(s.sum(), 1e-300)
-        dims.append(int(np.searchsorted(ratio, var_threshold) + 1))
-    dim = int(np.median(dims))
-    s_all = np.linalg.svd(p - p.mean(0), compute_uv=False) ** 2
-    evr = s_all / max(s_all.sum(), 1e-300)
-    out["pc_fractions"] = [float(v) for v in evr[:3]]
-    dense_curve = nn < 4.0 * extent / m
-    if dim != 1 and evr[0] >= 0.8 and m >= 20 and dense_curve:
-        dim = 1  # a band of slow points along one dominant direction: an approximate line
-    continuous = (dim == 1 and dense_curve) or (dim == 2 and m >= 30 and nn < 4.0 * extent / np.sqrt(m))
-    if not continuous:
-        return out
-    out["dimension"] = dim
-    if dim == 1:
-        centred = p - p.mean(0)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        xy = centred @ vt[:2].T if vt.shape[0] >= 2 else np.c_[centred @ vt[0], np.zeros(m)]
-        r = np.linalg.norm(xy, axis=1)
-        angles = np.sort(np.arctan2(xy[:, 1], xy[:, 0]))
-        gaps = np.diff(np.r_[angles, angles[0] + 2 * np.pi])
-        closed = r.mean() > 0 and r.std() / r.mean() < 0.25 and gaps.max() < np.pi / 2
-        out["kind"] = "ring" if closed else "line"
-    else:
-        out["kind"] = "surface"
-    return out
 
 
 # --------------------------------------------------------------------------- results
@@ -788,7 +554,7 @@ class FixedPointFinder:
         """
         t0 = time.perf_counter()
         net = analysis_copy(self.model)
-        u, x0 = _conditions_and_starts(net, inputs, initial_states)
+        u, x0 = conditions_and_starts(net, inputs, initial_states)
         device, k = u.device, u.shape[0]
         n_starts, n_units = x0.shape[1], x0.shape[2]
         flat_x = x0.reshape(-1, n_units)
