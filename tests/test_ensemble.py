@@ -11,7 +11,8 @@ import neurornn as nr
 from neurornn.models.ensemble import RNNEnsemble
 from neurornn.runs import load_run
 from neurornn.training import TrainConfig, train
-from neurornn.training.ensemble import ensemble_configs, train_ensemble
+from neurornn.training.ensemble import train_ensemble
+from neurornn.training.ensemble_configs import ensemble_configs
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +202,7 @@ def test_ensemble_configs_and_bad_train_configs(task):
 
 
 def test_parse_vary_and_grid(task):
-    from neurornn.training.ensemble import parse_vary
+    from neurornn.training.ensemble_configs import parse_vary
 
     vary = parse_vary(["model.seed=range(2, 5)", "train.learning_rate=[1e-3, 3e-3, 1e-2]"])
     assert vary == {"model.seed": [2, 3, 4], "train.learning_rate": [1e-3, 3e-3, 1e-2]}

@@ -32,7 +32,8 @@ def wants_ensemble(args: argparse.Namespace) -> bool:
 
 
 def run_ensemble(args: argparse.Namespace, task, model_config, train_config, out: Path) -> int:
-    from ..training.ensemble import ensemble_configs, parse_vary, train_ensemble
+    from ..training.ensemble import train_ensemble
+    from ..training.ensemble_configs import ensemble_configs, parse_vary
 
     if args.resume:
         raise ValueError("--resume continues one run folder; resume a network of an ensemble with "

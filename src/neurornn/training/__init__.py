@@ -7,7 +7,8 @@ from .losses import masked_cross_entropy, masked_mse, task_loss
 from .regularizers import build_regularizer, register_regularizer, regularizer_kinds
 from . import spatial  # noqa: F401  (registers the spatial regulariser kinds)
 from .trainer import STOP_REASONS, evaluate, make_generators, train
-from .ensemble import EnsembleRun, ensemble_configs, train_ensemble
+from .ensemble import EnsembleRun, train_ensemble
+from .ensemble_configs import ensemble_configs
 
 __all__ = [
     "EnsembleRun",

@@ -25,21 +25,18 @@ Folder ``out``::
 from __future__ import annotations
 
 import csv
-import itertools
 import json
-import re
 import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import torch
-from torch import Tensor
 
 from .._files import prepare_folder, write_json
-from ..models import RNN, RNNConfig, Trajectory, Weights
+from ..models import RNN, RNNConfig
 from ..models.ensemble import RNNEnsemble
 from ..tasks.base import Task
 from .checkpoint import save_checkpoint
@@ -47,142 +44,21 @@ from .config import TrainConfig
 from .history import WeightHistory
 from .losses import task_loss
 from .regularizers import build_regularizer
-from ._setup import check_compatible, criteria, make_optimizer, regularizer_names, run_summary
-from .trainer import make_generators
+from ._ensemble_parts import (
+    EnsembleOptimizer,
+    Generators,
+    draw_batches,
+    member_trajectory,
+    member_weights,
+    stack_inputs,
+)
+from ._setup import check_compatible, criteria, regularizer_names, run_summary
 
-__all__ = ["train_ensemble", "EnsembleRun", "ensemble_configs", "parse_vary", "SHARED_TRAIN_FIELDS"]
+__all__ = ["train_ensemble", "EnsembleRun", "SHARED_TRAIN_FIELDS"]
 
 #: TrainConfig fields every network of an ensemble must share.
 SHARED_TRAIN_FIELDS = ("batch_size", "eval_batch_size", "eval_every", "optimizer", "loss", "device",
                        "eval_noise")
-_GEN_NAMES = ("task", "noise", "eval_task", "eval_noise")
-_BETAS = (0.9, 0.999)  # torch.optim.Adam defaults, as the trainer uses them
-
-
-# ---------------------------------------------------------------------- configs
-def ensemble_configs(
-    model_config: RNNConfig,
-    train_config: TrainConfig | None = None,
-    vary: Mapping[str, Sequence[Any]] | None = None,
-    n: int | None = None,
-    grid: bool = False,
-) -> tuple[list[RNNConfig], list[TrainConfig]]:
-    """Configs of an ensemble: a base model and training config and what varies.
-
-    Parameters
-    ----------
-    model_config : RNNConfig
-    train_config : TrainConfig, optional
-    vary : mapping "model.FIELD" / "train.FIELD" / "train.regularizers.I.KEY" -> list
-        One value per network (all lists of the same length), e.g.
-        ``{"model.seed": range(8), "train.learning_rate": [1e-3] * 4 + [3e-3] * 4}``.
-    n : int, optional
-        Number of networks; needed when ``vary`` is empty (then only the model
-        seeds differ: ``model_config.seed + i``).
-    grid : bool
-        Every combination of the varied values (a grid) instead of pairing them
-        up; ``n`` then repeats the grid with model seeds ``seed + i``.
-
-    Returns
-    -------
-    (model configs, train configs), one per network.
-    """
-    if not isinstance(model_config, RNNConfig):
-        raise TypeError(f"model_config must be an RNNConfig, got {type(model_config).__name__}")
-    train_config = TrainConfig() if train_config is None else train_config
-    if not isinstance(train_config, TrainConfig):
-        raise TypeError(f"train_config must be a TrainConfig, got {type(train_config).__name__}")
-    vary = dict(vary or {})
-    if grid and vary:
-        keys = list(vary)
-        combos = list(itertools.product(*[list(vary[k]) for k in keys]))
-        vary = {k: [c[i] for c in combos] for i, k in enumerate(keys)}
-        if n is not None:
-            if "model.seed" in vary:
-                raise ValueError("grid with n repeats the grid over model seeds; do not vary model.seed too")
-            vary = {k: v * n for k, v in vary.items()}
-            vary["model.seed"] = [model_config.seed + i for i in range(n) for _ in combos]
-            n = None
-    lengths = {}
-    for key, values in vary.items():
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | range):
-            raise TypeError(f"vary[{key!r}] must be a list of values (one per network), got {values!r}")
-        vary[key] = list(values)
-        lengths[key] = len(vary[key])
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    sizes = set(lengths.values()) | ({n} if n is not None else set())
-    if len(sizes) > 1:
-        raise ValueError(f"every varied setting needs one value per network; got lengths {lengths}"
-                         + (f" and n={n}" if n is not None else ""))
-    if not sizes:
-        raise ValueError("give n (the number of networks) or vary (the settings that differ)")
-    count = sizes.pop()
-    if count < 1:
-        raise ValueError("an ensemble needs at least one network, got empty lists in vary")
-    if not vary:
-        vary = {"model.seed": [model_config.seed + i for i in range(count)]}
-    models, trains = [], []
-    for i in range(count):
-        m_changes: dict[str, Any] = {}
-        t_changes: dict[str, Any] = {}
-        regs = [dict(s) for s in train_config.regularizers]
-        for key, values in vary.items():
-            section, _, field = key.partition(".")
-            if section == "model":
-                m_changes[field] = values[i]
-            elif section == "train" and field.startswith("regularizers."):
-                _, idx, name = (field.split(".", 2) + ["", ""])[:3]
-                if not idx.isdigit() or int(idx) >= len(regs) or not name:
-                    raise ValueError(
-                        f"vary key {key!r}: expected train.regularizers.I.KEY with I < {len(regs)} "
-                        "(the index of a regulariser in the train config)"
-                    )
-                regs[int(idx)][name] = values[i]
-                t_changes["regularizers"] = regs
-            elif section == "train":
-                t_changes[field] = values[i]
-            else:
-                raise ValueError(f"vary keys must start with 'model.' or 'train.', got {key!r}")
-        models.append(model_config.replace(**m_changes))
-        trains.append(train_config.replace(**t_changes))
-    return models, trains
-
-
-_RANGE = re.compile(r"^range\(\s*(-?\d+)\s*(?:,\s*(-?\d+)\s*)?(?:,\s*(-?\d+)\s*)?\)$")
-
-
-def parse_vary(items: Sequence[str]) -> dict[str, list]:
-    """Parse ``section.key=VALUES`` items (the CLI's ``--vary``) into ``{key: list}``.
-
-    ``VALUES`` is a YAML list (``[1e-3, 3e-3]``) or ``range(N)`` / ``range(A, B)`` /
-    ``range(A, B, STEP)``. Sections: ``model``, ``train`` (including
-    ``train.regularizers.I.KEY``).
-    """
-    from ..runs import load_yaml
-
-    out: dict[str, list] = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--vary expects section.key=[values] or section.key=range(N), got {item!r}")
-        key, text = (part.strip() for part in item.split("=", 1))
-        if not key.startswith(("model.", "train.")):
-            raise ValueError(f"--vary key must start with 'model.' or 'train.', got {key!r}")
-        match = _RANGE.match(text)
-        if match:
-            args = [int(g) for g in match.groups() if g is not None]
-            values = list(range(*args))
-        else:
-            try:
-                values = load_yaml(text)
-            except Exception as err:  # yaml.YAMLError
-                raise ValueError(f"--vary {key}: cannot parse {text!r}: {err}") from None
-            if not isinstance(values, list):
-                raise ValueError(f"--vary {key}: expected a list like [1, 2] or range(N), got {text!r}")
-        if not values:
-            raise ValueError(f"--vary {key}: no values in {text!r}")
-        out[key] = values
-    return out
 
 
 # ---------------------------------------------------------------------- result
@@ -222,154 +98,6 @@ class EnsembleRun:
         accs = [r.summary.get("final_accuracy") for r in self.runs]
         text = ", ".join("None" if a is None else f"{a:.3f}" for a in accs)
         return f"EnsembleRun({len(self.runs)} networks, path={str(self.path) if self.path else None!r}, final_accuracy=[{text}])"
-
-
-# ---------------------------------------------------------------------- generators
-class _Generators:
-    """Per-network generators; networks seeded alike share the same objects until they diverge."""
-
-    def __init__(self, seeds: Sequence[int], noise_patterns: Sequence[tuple]) -> None:
-        made: dict[tuple, dict[str, torch.Generator]] = {}
-        self.of: list[dict[str, torch.Generator]] = []
-        for seed, pattern in zip(seeds, noise_patterns):
-            gens = {}
-            for name in _GEN_NAMES:
-                key = (name, seed, pattern if "noise" in name else None)
-                if key not in made:
-                    made[key] = make_generators(seed)
-                gens[name] = made[key][name]
-            self.of.append(gens)
-
-    def split(self, name: str, drawing: Sequence[int]) -> None:
-        """Networks not in ``drawing`` get their own copy of any generator they share with one that is."""
-        drawing_ids = {id(self.of[e][name]) for e in drawing}
-        clones: dict[int, torch.Generator] = {}
-        dset = set(drawing)
-        for e, gens in enumerate(self.of):
-            g = gens[name]
-            if e not in dset and id(g) in drawing_ids:
-                if id(g) not in clones:
-                    copy = torch.Generator(device=g.device)
-                    copy.set_state(g.get_state())
-                    clones[id(g)] = copy
-                gens[name] = clones[id(g)]
-
-    def for_draw(self, name: str, drawing: Sequence[int]) -> list[torch.Generator]:
-        """One generator per network; those not drawing get throwaway ones."""
-        self.split(name, drawing)
-        dset = set(drawing)
-        return [gens[name] if e in dset else torch.Generator() for e, gens in enumerate(self.of)]
-
-
-def _draw_batches(task: Task, size: int, gens: Sequence[torch.Generator], drawing: Sequence[int], device):
-    """One batch per distinct generator among ``drawing``; returns per-network batch (or None)."""
-    by_gen: dict[int, Any] = {}
-    out: list = [None] * len(gens)
-    for e in drawing:
-        key = id(gens[e])
-        if key not in by_gen:
-            by_gen[key] = task.batch(size, gens[e]).to(device)
-        out[e] = by_gen[key]
-    return out
-
-
-def _stack_inputs(batches: Sequence, n_inputs: int) -> tuple[Tensor, list[int]]:
-    """Inputs for the ensemble: (batch, time, inputs) when all networks share one batch,
-    else (networks, batch, max_time, inputs) zero-padded at the end (the networks are causal)."""
-    present = [b for b in batches if b is not None]
-    first = present[0]
-    if all(b is first or b is None for b in batches):
-        return first.inputs, [first.n_steps] * len(batches)
-    t_max = max(b.n_steps for b in present)
-    parts, lengths = [], []
-    for b in batches:
-        b = first if b is None else b
-        x = b.inputs
-        if b.n_steps < t_max:
-            pad = torch.zeros(x.shape[0], t_max - b.n_steps, n_inputs, dtype=x.dtype, device=x.device)
-            x = torch.cat([x, pad], dim=1)
-        parts.append(x)
-        lengths.append(b.n_steps)
-    return torch.stack(parts), lengths
-
-
-def _member_trajectory(traj: Trajectory, e: int, steps: int) -> Trajectory:
-    return Trajectory(traj.states[e, :, :steps], traj.rates[e, :, :steps], traj.outputs[e, :, :steps])
-
-
-def _member_weights(weights: Weights, e: int) -> Weights:
-    return Weights(*(w[e] for w in weights))
-
-
-# ---------------------------------------------------------------------- optimiser
-class _EnsembleOptimizer:
-    """Adam or SGD (as ``torch.optim`` computes them) with a learning rate, eps and momentum
-    per network, updating only the networks in a mask."""
-
-    def __init__(self, params: list[torch.nn.Parameter], configs: Sequence[TrainConfig]) -> None:
-        self.params = params
-        self.kind = configs[0].optimizer
-        p0 = params[0]
-        vec = lambda vals: torch.tensor(vals, dtype=p0.dtype, device=p0.device)  # noqa: E731
-        self.lr = vec([c.learning_rate for c in configs])
-        self.eps = vec([c.adam_eps for c in configs])
-        self.momentum = vec([c.momentum for c in configs])
-        self.steps = [0] * len(configs)
-        self.state = [{} for _ in params]
-
-    @staticmethod
-    def _col(v: Tensor, p: Tensor) -> Tensor:
-        return v.view((-1,) + (1,) * (p.ndim - 1))
-
-    @torch.no_grad()
-    def step(self, update: Sequence[int]) -> None:
-        n_nets = len(self.steps)
-        mask_list = [False] * n_nets
-        for e in update:
-            mask_list[e] = True
-            self.steps[e] += 1
-        mask = torch.tensor(mask_list, device=self.params[0].device)
-        b1, b2 = _BETAS
-        for p, st in zip(self.params, self.state):
-            g = p.grad
-            if g is None:
-                continue
-            m = self._col(mask, p)
-            if self.kind == "adam":
-                if not st:
-                    st["exp_avg"] = torch.zeros_like(p)
-                    st["exp_avg_sq"] = torch.zeros_like(p)
-                avg = torch.lerp(st["exp_avg"], g, 1 - b1)
-                sq = (st["exp_avg_sq"] * b2).addcmul_(g, g, value=1 - b2)
-                steps = torch.tensor([max(s, 1) for s in self.steps], dtype=torch.float64)
-                bc1 = (1 - b1**steps).to(p.dtype).to(p.device)
-                bc2_sqrt = ((1 - b2**steps) ** 0.5).to(p.dtype).to(p.device)
-                step_size = self._col(self.lr / bc1, p)
-                denom = (sq.sqrt() / self._col(bc2_sqrt, p)).add_(self._col(self.eps, p))
-                new_p = p - step_size * avg / denom
-                st["exp_avg"].copy_(torch.where(m, avg, st["exp_avg"]))
-                st["exp_avg_sq"].copy_(torch.where(m, sq, st["exp_avg_sq"]))
-            else:
-                if "momentum_buffer" not in st:
-                    st["momentum_buffer"] = torch.zeros_like(p)
-                buf = st["momentum_buffer"] * self._col(self.momentum, p) + g
-                new_p = p - self._col(self.lr, p) * buf
-                st["momentum_buffer"].copy_(torch.where(m, buf, st["momentum_buffer"]))
-            p.copy_(torch.where(m, new_p, p))
-
-    def member_state(self, e: int, member_params: list[torch.nn.Parameter], config: TrainConfig):
-        """A ``torch.optim`` optimiser for network ``e``'s own parameters holding its state."""
-        opt = make_optimizer(config, member_params)
-        state: dict[int, dict[str, Any]] = {}
-        for i, st in enumerate(self.state):
-            if self.kind == "adam" and st and self.steps[e] > 0:
-                state[i] = {"step": torch.tensor(float(self.steps[e])),
-                            "exp_avg": st["exp_avg"][e].detach().clone(),
-                            "exp_avg_sq": st["exp_avg_sq"][e].detach().clone()}
-            elif self.kind == "sgd" and st and config.momentum != 0 and self.steps[e] > 0:
-                state[i] = {"momentum_buffer": st["momentum_buffer"][e].detach().clone()}
-        opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
-        return opt
 
 
 # ---------------------------------------------------------------------- helpers
@@ -474,8 +202,8 @@ def train_ensemble(
     acc_crit, loss_crit = (list(c) for c in zip(*[criteria(task, tc) for tc in tcs]))
     patterns = [tuple(getattr(c, s) != 0 for s in ("sigma_in", "sigma_rec", "sigma_pre", "sigma_post"))
                 for c in ens.configs]
-    gens = _Generators([tc.seed for tc in tcs], patterns)
-    optimizer = _EnsembleOptimizer(params, tcs)
+    gens = Generators([tc.seed for tc in tcs], patterns)
+    optimizer = EnsembleOptimizer(params, tcs)
 
     root = None
     if out is not None:
@@ -503,15 +231,15 @@ def train_ensemble(
     def do_eval(step: int, members: list[int]) -> dict[int, dict[str, Any]]:
         ens.eval()
         task_gens = gens.for_draw("eval_task", members)
-        batches = _draw_batches(task, shared.eval_batch_size, task_gens, members, device)
-        inputs, lengths = _stack_inputs(batches, ens.config.n_inputs)
+        batches = draw_batches(task, shared.eval_batch_size, task_gens, members, device)
+        inputs, lengths = stack_inputs(batches, ens.config.n_inputs)
         noise_gens = gens.for_draw("eval_noise", members)
         with torch.no_grad():
             traj = ens(inputs, noise=shared.eval_noise, generators=noise_gens)
         ens.train()
         rows = {}
         for e in members:
-            tr = _member_trajectory(traj, e, lengths[e])
+            tr = member_trajectory(traj, e, lengths[e])
             b = batches[e]
             with torch.no_grad():
                 value = task_loss(loss_kind, tr.outputs, b.targets, b.mask)
@@ -550,7 +278,7 @@ def train_ensemble(
     ens.train()
     weights = ens.effective_weights()
     for e in range(n_nets):
-        histories[e].append(0, _member_weights(weights, e))
+        histories[e].append(0, member_weights(weights, e))
     do_eval(0, list(range(n_nets)))
     for e in range(n_nets):
         checkpoint(e, 0)
@@ -573,18 +301,18 @@ def train_ensemble(
         if not members:
             break
         task_gens = gens.for_draw("task", members)
-        batches = _draw_batches(task, shared.batch_size, task_gens, members, device)
-        inputs, lengths = _stack_inputs(batches, ens.config.n_inputs)
+        batches = draw_batches(task, shared.batch_size, task_gens, members, device)
+        inputs, lengths = stack_inputs(batches, ens.config.n_inputs)
         traj = ens(inputs, generators=gens.for_draw("noise", members))
         weights = ens.effective_weights() if any(regs[e] for e in members) else None
         losses: dict[int, tuple] = {}
         total = None
         non_finite_loss = []
         for e in members:
-            tr = _member_trajectory(traj, e, lengths[e])
+            tr = member_trajectory(traj, e, lengths[e])
             b = batches[e]
             main = task_loss(loss_kind, tr.outputs, b.targets, b.mask)
-            reg_values = [term(proxies[e], _member_weights(weights, e), tr) for term in regs[e]]
+            reg_values = [term(proxies[e], member_weights(weights, e), tr) for term in regs[e]]
             loss = main + sum(reg_values) if reg_values else main
             if not bool(torch.isfinite(loss)):
                 non_finite_loss.append(e)
@@ -649,7 +377,7 @@ def train_ensemble(
             tc = tcs[e]
             if tc.history_every and step % tc.history_every == 0:
                 weights = ens.effective_weights() if weights is None else weights
-                histories[e].append(step, _member_weights(weights, e))
+                histories[e].append(step, member_weights(weights, e))
             if tc.checkpoint_every and step % tc.checkpoint_every == 0:
                 checkpoint(e, step)
             if active[e] and step == tc.steps:
@@ -684,7 +412,7 @@ def train_ensemble(
             final = metrics[e].last
             checkpoint(e, step_e)
         if not histories[e].steps or histories[e].steps[-1] < step_e:
-            histories[e].append(step_e, _member_weights(weights, e))
+            histories[e].append(step_e, member_weights(weights, e))
         model = ens.member(e).eval()
         summary = run_summary(task, model, tcs[e], final, step_e, stopped[e], stop_wall[e], device, None,
                            bad_step[e], last_good[e], acc_crit[e])
