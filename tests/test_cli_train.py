@@ -242,5 +242,7 @@ def test_cli_custom_task_file_is_rerunnable(tmp_path):
                  "--set", "task.n_steps=4", "train.acc_criterion=off"]) == 0
     config = load_yaml((tmp_path / "run" / "config.yaml").read_text())
     assert config["task"] == {"name": f"{file}:Echo", "params": {"dt_ms": 20.0, "n_steps": 4}}
-    run = nr.load_run(tmp_path / "run")
+    with pytest.raises(nr.tasks.UntrustedCodeError, match="trust_code=True"):
+        nr.load_run(tmp_path / "run")  # the folder names code: it runs only when asked
+    run = nr.load_run(tmp_path / "run", trust_code=True)
     assert type(run.task).__name__ == "Echo" and run.summary["steps"] == 3 and run.model.config.n_units == 8

@@ -9,14 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from neurornn._files import (
-    EXPERIMENT_MARKER,
-    prepare_experiment_folder,
-    prepare_folder,
-    to_plain,
-    write_csv,
-    write_json,
-)
+from neurornn._files import MANIFEST, to_plain, write_csv, write_json, write_text
+from neurornn._folder import make_folder, prepare_experiment_folder
 
 
 def test_to_plain_converts_arrays_scalars_and_paths():
@@ -41,35 +35,35 @@ def test_write_csv_takes_every_column_in_order(tmp_path):
     assert rows == [{"a": "1", "b": "0.5", "c": ""}, {"a": "2", "b": "", "c": ""}]
 
 
-def test_prepare_folder_never_deletes_what_is_not_ours(tmp_path):
+def test_make_folder_never_deletes_what_is_not_ours(tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "thesis.tex").write_text("years of work")
     with pytest.raises(FileExistsError, match="already exists"):
-        prepare_folder(folder, overwrite=False, what="run folder", is_ours=lambda p: True)
-    with pytest.raises(ValueError, match="refusing to overwrite .* not empty and not a run folder"):
-        prepare_folder(folder, overwrite=True, what="run folder", is_ours=lambda p: False)
+        make_folder(folder, "run", overwrite=False)
+    with pytest.raises(ValueError, match="refusing to replace .*neurornn did not make it"):
+        make_folder(folder, "run", overwrite=True)
     assert (folder / "thesis.tex").read_text() == "years of work"
     (tmp_path / "file").write_text("")
     with pytest.raises(FileExistsError, match="exists and is not a folder"):
-        prepare_folder(tmp_path / "file", overwrite=True, what="run folder", is_ours=lambda p: True)
+        make_folder(tmp_path / "file", "run", overwrite=True)
     with pytest.raises(TypeError, match="out must be a path, got int"):
-        prepare_folder(3, overwrite=False, what="run folder", is_ours=lambda p: True)
+        make_folder(3, "run")
 
 
 def test_experiment_folder_is_marked_and_only_then_replaced(tmp_path):
     out = prepare_experiment_folder(tmp_path / "exp", "sign-tca")
-    assert json.loads((out / EXPERIMENT_MARKER).read_text())["experiment"] == "sign-tca"
-    (out / "result.txt").write_text("old")
+    assert json.loads((out / MANIFEST).read_text())["experiment"] == "sign-tca"
+    write_text(out / "result.txt", "old")
     with pytest.raises(FileExistsError, match="experiment folder .* already exists"):
         prepare_experiment_folder(out, "sign-tca")
     prepare_experiment_folder(out, "sign-tca", overwrite=True)
-    assert not (out / "result.txt").exists() and (out / EXPERIMENT_MARKER).is_file()
+    assert not (out / "result.txt").exists() and (out / MANIFEST).is_file()
 
     user = tmp_path / "home"
     user.mkdir()
     (user / "data.npz").write_bytes(b"precious")
-    with pytest.raises(ValueError, match="not empty and not an experiment folder"):
+    with pytest.raises(ValueError, match="neurornn did not make it"):
         prepare_experiment_folder(user, "sign-tca", overwrite=True)
     assert (user / "data.npz").read_bytes() == b"precious"
     assert prepare_experiment_folder(None, "sign-tca") is None

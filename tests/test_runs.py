@@ -14,6 +14,7 @@ import neurornn as nr
 from neurornn import plotting
 from neurornn.runs import Metrics, RunWriter, is_run, load_yaml, save_run, write_report
 from neurornn.training import TrainConfig, WeightHistory, load_checkpoint, make_generators, save_checkpoint, train
+from neurornn._files import write_text
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_load_run_with_a_task_that_cannot_be_rebuilt(trained, tmp_path):
     config["task"]["name"] = "gone_module:GoneTask"  # e.g. a custom task whose file is not here
     from neurornn.runs import dump_yaml
 
-    (copy / "config.yaml").write_text(dump_yaml(config))
+    write_text(copy / "config.yaml", dump_yaml(config))  # as neurornn would write it (its manifest records it)
     with pytest.raises(ValueError, match=r"cannot rebuild the task .*load_run\(path, task=\.\.\.\)"):
         nr.load_run(copy)
     run = nr.load_run(copy, task=trained.task)
@@ -105,15 +106,20 @@ def test_load_run_with_a_task_that_cannot_be_rebuilt(trained, tmp_path):
         nr.load_run(copy, task="perceptual_decision_making")
 
 def test_load_run_bad_config(tmp_path):
-    (tmp_path / "config.yaml").write_text("task: {name: perceptual_decision_making}\nmodel: {}\n")
+    with RunWriter(tmp_path / "run") as writer:
+        write_text(writer.path / "config.yaml", "task: {name: perceptual_decision_making}\nmodel: {}\n")
     with pytest.raises(ValueError, match="has no 'train' section"):
-        nr.load_run(tmp_path)
+        nr.load_run(tmp_path / "run")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "config.yaml").write_text("task: {name: perceptual_decision_making}\n")
+    with pytest.raises(ValueError, match="is not a run folder"):
+        nr.load_run(tmp_path / "plain")  # another tool's config.yaml does not make a run folder
 
 
 def test_run_writer_never_overwrites(tmp_path):
     folder = tmp_path / "run"
-    RunWriter(folder)  # creates it
-    (folder / "config.yaml").write_text("task: {}\n")
+    RunWriter(folder).close()  # creates it
+    write_text(folder / "config.yaml", "task: {}\n")
     with pytest.raises(FileExistsError, match="already exists"):
         RunWriter(folder)
     assert (folder / "config.yaml").is_file()
@@ -122,7 +128,7 @@ def test_run_writer_never_overwrites(tmp_path):
     other = tmp_path / "notes"
     other.mkdir()
     (other / "thesis.tex").write_text("precious")
-    with pytest.raises(ValueError, match="not empty and not a run folder"):
+    with pytest.raises(ValueError, match="neurornn did not make it"):
         RunWriter(other, overwrite=True)
     assert (other / "thesis.tex").read_text() == "precious"
     with pytest.raises(ValueError, match="not both"):

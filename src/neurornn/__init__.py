@@ -5,6 +5,6 @@ from .models import RNN, RNNConfig, RNNEnsemble, Trajectory, Weights
 from .runs import Run, load_run
 from .training import TrainConfig, ensemble_configs, train, train_ensemble
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["RNN", "RNNConfig", "RNNEnsemble", "Run", "TrainConfig", "Trajectory", "Weights", "ensemble_configs", "load_run", "tasks", "train", "train_ensemble", "__version__"]

@@ -1,24 +1,43 @@
-"""Output files, written one way everywhere: plain values, atomic writes, folders never lost.
+"""Output files, written one way everywhere: plain values, atomic writes.
 
-Every folder neurornn writes (a run, an ensemble, an experiment) is created by
-:func:`prepare_folder`: an existing non-empty folder is an error unless the caller asks to
-overwrite it, and even then it is deleted only if it is recognisably one of ours.
+Every file neurornn writes goes through :func:`write_bytes`: the bytes go to a
+temporary file of a unique name beside the target, are flushed to disk, recorded
+(with their sha256) in the manifest of the neurornn folder that holds the target
+(see :mod:`neurornn._folder`), and only then renamed over the target. A reader
+sees the old file or the new one, never half of one, and a process killed at any
+moment leaves the target either as it was or complete.
+
+Inside a neurornn folder a file that neurornn did not write is never replaced.
+
+Testing hook: ``NEURORNN_FAULT_WRITE="K:PHASE"`` makes the process kill itself
+with SIGKILL during its K-th file write (counted from 1) at PHASE ``partial``
+(half the temporary file written), ``recorded`` (manifest updated, target not yet
+renamed) or ``renamed`` (just after the rename). Used by the fault-injection tests.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
-import shutil
+import secrets
+import signal
+import threading
+import hashlib
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-__all__ = ["to_plain", "write_text", "write_json", "write_csv", "prepare_folder", "EXPERIMENT_MARKER",
-           "prepare_experiment_folder"]
+__all__ = ["to_plain", "write_bytes", "write_text", "write_json", "write_csv", "read_json", "temp_name",
+           "is_temp_name", "MANIFEST", "MANIFEST_FORMAT", "find_root", "read_manifest", "write_manifest", "forget",
+           "sha256"]
 
-EXPERIMENT_MARKER = "experiment.json"
+_TEMP_SUFFIX = ".tmp"
+MANIFEST = ".neurornn.json"
+MANIFEST_FORMAT = "neurornn-folder"
+_MAX_DEPTH = 3  # RUN/analysis/x.json, ENSEMBLE/net_0/history/x: the nearest manifest above a file wins
+_manifest_lock = threading.Lock()
 
 
 def to_plain(obj: Any, *, finite: bool = False) -> Any:
@@ -40,13 +59,70 @@ def to_plain(obj: Any, *, finite: bool = False) -> Any:
     return obj
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` atomically: a reader sees the old file or the new one, never half of one."""
+# ---------------------------------------------------------------------- fault injection (tests)
+_writes = 0
+
+
+def _fault(phase: str, n: int) -> None:
+    spec = os.environ.get("NEURORNN_FAULT_WRITE")
+    if not spec:
+        return
+    at, _, when = spec.partition(":")
+    if when == phase and str(n) == at:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def temp_name(path: Path) -> Path:
+    """A unique temporary name beside ``path`` (``.NAME.PID-TOKEN.tmp``)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{_TEMP_SUFFIX}")
+
+
+def is_temp_name(name: str) -> bool:
+    """True for a name :func:`temp_name` makes (left behind by a killed writer)."""
+    if not (name.startswith(".") and name.endswith(_TEMP_SUFFIX)):
+        return False
+    tag = name[: -len(_TEMP_SUFFIX)].rsplit(".", 1)[-1]
+    pid, _, token = tag.partition("-")
+    return pid.isdigit() and len(token) == 8 and all(c in "0123456789abcdef" for c in token)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, *, record: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically (unique temporary file, fsync, rename).
+
+    Inside a neurornn folder the file and its sha256 are recorded in the folder's
+    manifest before the rename (``record=False``: the manifest itself), and an
+    existing file there that neurornn did not write is refused (``FileExistsError``).
+    """
+    global _writes
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    root = find_root(path.parent) if record else None
+    if root is not None:
+        _check_replaceable(root, path)
+    _writes += 1
+    n = _writes
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "xb") as fh:
+            half = len(data) // 2
+            fh.write(data[:half])
+            _fault("partial", n)
+            fh.write(data[half:])
+            fh.flush()
+            os.fsync(fh.fileno())
+        if root is not None:
+            _record(root, path, data)
+        _fault("recorded", n)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fault("renamed", n)
     return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) atomically; see :func:`write_bytes`."""
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def _unwritable(obj: Any) -> Any:
@@ -60,55 +136,102 @@ def write_json(path: str | os.PathLike, data: Any, *, indent: int = 1) -> Path:
 
 def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]]) -> Path:
     """Write dict rows as CSV; the columns are every key, in order of first appearance."""
-    path = Path(path)
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(to_plain(dict(row), finite=True))
-    return path
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(to_plain(dict(row), finite=True))
+    return write_text(path, buf.getvalue())
 
 
-def prepare_folder(
-    path: str | os.PathLike,
-    *,
-    overwrite: bool,
-    what: str,
-    is_ours: Callable[[Path], bool],
-    hint: str = "choose another out or replace it (overwrite=True / --overwrite)",
-) -> Path:
-    """Create output folder ``path`` and return it.
-
-    An existing non-empty folder is a ``FileExistsError`` unless ``overwrite``; then it is
-    deleted, but only if ``is_ours(path)`` says it is a ``what`` that neurornn wrote
-    (otherwise ``ValueError``: nothing of the user's is ever deleted).
-    """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"out must be a path, got {type(path).__name__}")
+def read_json(path: str | os.PathLike, data: bytes | None = None) -> Any:
+    """Parse a JSON file; a file that is not UTF-8 JSON is a ``ValueError`` naming it."""
     path = Path(path)
-    if path.exists():
-        if not path.is_dir():
-            raise FileExistsError(f"{what} {str(path)!r} exists and is not a folder")
-        if any(path.iterdir()):
-            if not overwrite:
-                raise FileExistsError(f"{what} {str(path)!r} already exists; {hint}")
-            if not is_ours(path):
-                article = "an" if what[0] in "aeiou" else "a"
-                raise ValueError(f"refusing to overwrite {str(path)!r}: it is not empty and not {article} {what}")
-            shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    try:
+        raw = path.read_bytes() if data is None else data
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {err.msg} at line {err.lineno}, "
+                         f"column {err.colno}") from None
 
 
-def prepare_experiment_folder(path: str | os.PathLike | None, experiment: str,
-                              overwrite: bool = False) -> Path | None:
-    """:func:`prepare_folder` for an experiment's output, marked with ``experiment.json``."""
-    if path is None:
-        return None
-    path = prepare_folder(path, overwrite=overwrite, what="experiment folder",
-                          is_ours=lambda p: (p / EXPERIMENT_MARKER).is_file())
-    write_json(path / EXPERIMENT_MARKER, {"format": "neurornn-experiment", "experiment": experiment})
-    return path
+# ---------------------------------------------------------------------- the manifest
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def find_root(directory: str | os.PathLike) -> Path | None:
+    """The nearest folder at or above ``directory`` (up to 3 levels) that holds a neurornn manifest."""
+    directory = Path(directory)
+    for candidate in [directory, *directory.parents][: _MAX_DEPTH + 1]:
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    return None
+
+
+def read_manifest(root: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of neurornn folder ``root`` (``ValueError`` naming it when unreadable)."""
+    path = Path(root) / MANIFEST
+    manifest = read_json(path)
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT \
+            or not isinstance(manifest.get("files"), dict):
+        raise ValueError(f"{str(path)!r} is not a neurornn folder manifest (format {MANIFEST_FORMAT!r} with files)")
+    return manifest
+
+
+def write_manifest(root: str | os.PathLike, manifest: Mapping[str, Any]) -> None:
+    write_bytes(Path(root) / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"), record=False)
+
+
+def _relative(root: Path, path: Path) -> str:
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root))).as_posix()
+
+
+def _check_replaceable(root: Path, path: Path) -> None:
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise FileExistsError(f"refusing to write {str(path)!r}: it is a link or a folder, not a file neurornn wrote")
+    if path.exists() and _relative(root, path) not in read_manifest(root)["files"]:
+        raise FileExistsError(f"refusing to replace {str(path)!r}: neurornn did not write it (it is not in "
+                              f"{str(root / MANIFEST)!r}); move it out of the folder")
+
+
+def _record(root: Path, path: Path, data: bytes) -> None:
+    with _manifest_lock:
+        manifest = read_manifest(root)
+        rel = _relative(root, path)
+        entry = {"sha256": sha256(data), "bytes": len(data)}
+        old = manifest["files"].get(rel)
+        if old is not None and old.get("sha256") != entry["sha256"]:
+            entry["previous"] = old["sha256"]  # what the file holds until the rename: also ours, also whole
+        manifest["files"][rel] = entry
+        write_manifest(root, manifest)
+
+
+def _inside(root: Path, rel: str) -> bool:
+    """True when ``rel`` names a plain file or nothing strictly inside ``root`` (no ``..``, no link)."""
+    target = Path(os.path.abspath(root / rel))
+    return (not Path(rel).is_absolute() and ".." not in Path(rel).parts
+            and Path(os.path.abspath(root)) in target.parents and not target.is_symlink())
+
+
+def forget(root: str | os.PathLike, paths: Sequence[str | os.PathLike]) -> None:
+    """Delete files neurornn wrote in folder ``root`` and drop them from its manifest.
+
+    Only files the manifest lists are deleted; other paths are left alone.
+    """
+    root = Path(root)
+    with _manifest_lock:
+        manifest = read_manifest(root)
+        gone = [rel for rel in (_relative(root, Path(p)) for p in paths)
+                if rel in manifest["files"] and _inside(root, rel)]
+        for rel in gone:  # files first: a kill in between leaves listed files missing, never unlisted ones
+            (root / rel).unlink(missing_ok=True)
+        if gone:
+            for rel in gone:
+                manifest["files"].pop(rel)
+            write_manifest(root, manifest)

@@ -6,6 +6,7 @@ without ever overwriting an existing file unless asked.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from ._files import write_bytes
 
 __all__ = ["new_figure", "save_figure", "plot_training_curves", "plot_example_trials", "shade_mask"]
 
@@ -40,8 +43,9 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 120, overwri
     path.parent.mkdir(parents=True, exist_ok=True)
     if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix.lower()[1:], dpi=dpi, bbox_inches="tight")
+    return write_bytes(path, buf.getvalue())
 
 
 def plot_training_curves(metrics: Any, title: str | None = None, criterion: float | None = None) -> Figure:

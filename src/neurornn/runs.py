@@ -24,7 +24,8 @@ ensemble); :func:`load_run` reads a folder back into a :class:`Run`.
 from __future__ import annotations
 
 import csv
-import json
+import inspect
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -34,10 +35,13 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import torch
 import yaml
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 
 from . import tasks as _tasks
-from ._files import prepare_folder, to_plain, write_json, write_text
+from ._files import forget, read_json, read_manifest, to_plain, write_bytes, write_json, write_text
+from ._folder import CorruptFileError, folder_kind, make_folder, open_folder, verified_bytes
 from .models import RNN, RNNConfig
 from .tasks.base import Task
 from .training.config import TrainConfig
@@ -54,6 +58,11 @@ __all__ = [
     "task_spec",
     "load_yaml",
     "dump_yaml",
+    "read_yaml_file",
+    "read_tensors",
+    "rebuild_task",
+    "resume_hint",
+    "CorruptFileError",
     "RUN_FILES",
 ]
 
@@ -80,9 +89,31 @@ _Loader.add_implicit_resolver(
 )
 
 
-def load_yaml(text: str) -> Any:
-    """Parse YAML safely (no object construction); ``1e-3`` is a float."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+def load_yaml(text: str, source: str = "YAML") -> Any:
+    """Parse YAML safely (no object construction); ``1e-3`` is a float.
+
+    Broken YAML, or YAML with tags that would build objects (``!!python/...``), is a
+    ``ValueError`` naming ``source`` (the file or option it came from).
+    """
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(err, "problem", None) or getattr(err, "context", None) or str(err).splitlines()[0]
+        raise ValueError(f"{source} is not valid YAML{at}: {problem} (only plain values are read: numbers, "
+                         "strings, lists, mappings; no tags)") from None
+
+
+def read_yaml_file(path: str | os.PathLike, data: bytes | None = None) -> Any:
+    """Parse a YAML file (UTF-8); errors name the file."""
+    path = Path(path)
+    raw = path.read_bytes() if data is None else data
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    return load_yaml(text, source=repr(str(path)))
 
 
 def dump_yaml(data: Any) -> str:
@@ -137,24 +168,27 @@ class Metrics:
         return self
 
     def to_csv(self, path: str | os.PathLike) -> None:
-        path = Path(path)
         cols = self.columns
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(cols)
-            for row in self.rows:
-                writer.writerow(["" if row.get(c) is None else _fmt(row.get(c)) for c in cols])
-        os.replace(tmp, path)
+        buf = io.StringIO(newline="")
+        writer = csv.writer(buf)
+        writer.writerow(cols)
+        for row in self.rows:
+            writer.writerow(["" if row.get(c) is None else _fmt(row.get(c)) for c in cols])
+        write_text(path, buf.getvalue())
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike) -> "Metrics":
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh)
+    def from_csv(cls, path: str | os.PathLike, data: bytes | None = None) -> "Metrics":
+        """Read ``metrics.csv`` (``data``: its bytes, already read); a malformed file is a ValueError naming it."""
+        path = Path(path)
+        raw = path.read_bytes() if data is None else data
+        try:
+            reader = csv.DictReader(io.StringIO(raw.decode("utf-8"), newline=""))
             rows = []
-            for raw in reader:
+            for raw_row in reader:
+                if None in raw_row or "step" not in raw_row:
+                    raise ValueError(f"line {reader.line_num} does not match the header {reader.fieldnames}")
                 row: dict[str, Any] = {}
-                for k, v in raw.items():
+                for k, v in raw_row.items():
                     if v == "" or v is None:
                         row[k] = None
                     elif k == "step":
@@ -165,6 +199,8 @@ class Metrics:
                         except ValueError:
                             row[k] = v
                 rows.append(row)
+        except (UnicodeDecodeError, csv.Error, ValueError) as err:
+            raise ValueError(f"{str(path)!r} is not a neurornn metrics table: {err}") from None
         return cls(rows)
 
     def __repr__(self) -> str:
@@ -217,35 +253,48 @@ class Run:
 
 
 def is_run(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a folder holding a run's ``config.yaml``."""
-    return (Path(path) / "config.yaml").is_file()
+    """True when ``path`` is a run folder neurornn made (its manifest says so)."""
+    return folder_kind(path) == "run"
 
 
 class RunWriter:
-    """Writes the pieces of a run folder.
+    """Writes the pieces of a run folder, holding its lock until :meth:`close`.
 
     Parameters
     ----------
     path : path
         The run folder. If it exists and is not empty, it is an error unless
-        ``overwrite=True`` (then, only if it is a run folder, it is deleted first)
-        or ``resume=True`` (then it must be a run folder and is kept).
+        ``overwrite=True`` (then it is replaced, but only if it is a run folder
+        holding nothing but what neurornn wrote) or ``resume=True`` (then it
+        must be a run folder and is kept).
     overwrite, resume : bool
     """
 
     def __init__(self, path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"out must be a path, got {type(path).__name__}")
         if overwrite and resume:
             raise ValueError("give overwrite=True or resume=True, not both")
         if resume:
-            if not is_run(path):
-                raise FileNotFoundError(f"cannot resume: {str(path)!r} is not a run folder (no config.yaml)")
-            self.path = Path(path)
-            return
-        self.path = prepare_folder(
-            path, overwrite=overwrite, what="run folder", is_ours=is_run,
-            hint="choose another out, resume it (resume=True / --resume) or replace it (overwrite=True / --overwrite)")
+            self._folder = open_folder(path, "run", what="run folder")
+        else:
+            self._folder = make_folder(
+                path, "run", overwrite=overwrite, what="run folder",
+                hint="choose another out, resume it (resume=True / --resume) or replace it "
+                     "(overwrite=True / --overwrite)")
+        self.path = self._folder.path
+
+    def close(self) -> None:
+        """Release the folder's lock."""
+        self._folder.close()
+
+    def reset(self) -> None:
+        """Delete every file neurornn wrote in the run folder (a run starting again from step 0)."""
+        forget(self.path, list(read_manifest(self.path)["files"]))
+
+    def __enter__(self) -> "RunWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     @property
     def history_dir(self) -> Path:
@@ -270,7 +319,7 @@ class RunWriter:
 
     def write_model(self, model: RNN) -> None:
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-        save_file(tensors, str(self.path / "model.safetensors"), metadata={"format": "neurornn-model"})
+        write_bytes(self.path / "model.safetensors", save_safetensors(tensors, metadata={"format": "neurornn-model"}))
 
     def write_history(self, history: WeightHistory) -> None:
         if history.directory is not None and history.directory.resolve() == self.history_dir.resolve():
@@ -291,8 +340,8 @@ class RunWriter:
         written.append(plotting.save_figure(fig, self.figures_dir / "example_trials.png", overwrite=True))
         return written
 
-    def write_report(self) -> Path:
-        return write_report(self.path)
+    def write_report(self, *, figures: bool = True) -> Path:
+        return write_report(self.path, figures=figures)
 
 
 def task_spec(task: Task) -> str:
@@ -302,8 +351,6 @@ def task_spec(task: Task) -> str:
         return task.name
     cls = type(task)
     if cls.__module__.startswith("_neurornn_user_task_"):  # loaded from a file by tasks.make
-        import inspect
-
         return f"{inspect.getfile(cls)}:{cls.__qualname__}"
     return f"{cls.__module__}:{cls.__qualname__}"
 
@@ -342,42 +389,81 @@ def save_run(
     if not isinstance(train_config, TrainConfig):
         raise TypeError(f"train_config must be a TrainConfig, got {type(train_config).__name__}")
     metrics = metrics if isinstance(metrics, Metrics) else Metrics(metrics)
-    writer = RunWriter(path, overwrite=overwrite)
-    writer.write_config(task, model.config, train_config)
-    writer.write_metrics(metrics)
-    summary = dict(summary or {})
-    summary.setdefault("task", task.name)
-    summary.setdefault("seed", train_config.seed)
-    writer.write_summary(summary)
-    writer.write_model(model)
-    if history is not None and len(history):
-        writer.write_history(history)
-    if figures:
-        writer.write_figures(model, task, metrics, seed=train_config.seed)
-    writer.write_report()
+    with RunWriter(path, overwrite=overwrite) as writer:
+        writer.write_config(task, model.config, train_config)
+        writer.write_metrics(metrics)
+        summary = dict(summary or {})
+        summary.setdefault("task", task.name)
+        summary.setdefault("seed", train_config.seed)
+        writer.write_model(model)
+        if history is not None and len(history):
+            writer.write_history(history)
+        writer.write_summary(summary)
+        if figures:
+            writer.write_figures(model, task, metrics, seed=train_config.seed)
+        write_report(writer.path, figures=figures)
     hist = WeightHistory.load(writer.history_dir, model.config) if (writer.history_dir / "index.json").is_file() \
         else WeightHistory(model.config)
     return Run(writer.path, model, task, train_config, metrics, summary, hist)
 
 
+def resume_hint(path: str | os.PathLike) -> str:
+    """How to rebuild a run's files: resume it from its last checkpoint (named when readable)."""
+    step = ""
+    try:
+        latest = read_json(Path(path) / "checkpoints" / "latest.json")
+        step = f" from its checkpoint of step {int(latest['step'])}"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return f"resume the run{step} to write it again: neurornn train --resume --out {path}"
+
+
 def _read_config(path: Path) -> dict[str, Any]:
-    config = load_yaml((path / "config.yaml").read_text())
+    file = path / "config.yaml"
+    config = read_yaml_file(file, verified_bytes(file, "the run cannot be rebuilt without it"))
     if not isinstance(config, Mapping):
-        raise ValueError(f"{str(path / 'config.yaml')!r} must hold a mapping with task, model and train")
+        raise ValueError(f"{str(file)!r} must hold a mapping with task, model and train")
     for section in ("task", "model", "train"):
         if section not in config:
-            raise ValueError(f"{str(path / 'config.yaml')!r} has no {section!r} section")
+            raise ValueError(f"{str(file)!r} has no {section!r} section")
+    if not isinstance(config["task"], Mapping) or not isinstance(config["task"].get("name"), str):
+        raise ValueError(f"{str(file)!r}: the task section must be a mapping with a name, got {config['task']!r}")
     return dict(config)
 
 
-def load_run(path: str | os.PathLike, device: str = "cpu", task: Task | None = None) -> Run:
+def rebuild_task(path: Path, task_section: Mapping[str, Any], trust_code: bool) -> Task:
+    """The task a run's ``config.yaml`` names (code it names runs only with ``trust_code``)."""
+    params = task_section.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ValueError(f"{str(path / 'config.yaml')!r}: task.params must be a mapping, got {params!r}")
+    try:
+        return _tasks.make(task_section["name"], trust_code=trust_code, **dict(params))
+    except _tasks.UntrustedCodeError as err:
+        raise _tasks.UntrustedCodeError(
+            f"cannot rebuild the task of run {str(path)!r} without running code: its config.yaml names task "
+            f"{task_section['name']!r}, and a run folder is data, not code. If you trust the folder, pass "
+            "trust_code=True (--trust-code on the command line), or build the task yourself and pass it: "
+            "load_run(path, task=...)") from None
+    except (ValueError, TypeError, ImportError) as err:
+        raise ValueError(f"cannot rebuild the task of run {str(path)!r}: {err}; build it yourself and "
+                         "pass it: load_run(path, task=...)") from err
+
+
+def load_run(path: str | os.PathLike, device: str = "cpu", task: Task | None = None, *,
+             trust_code: bool = False) -> Run:
     """Read a run folder back: the task (``tasks.make(name, **params)``), the final
     model (``config.yaml`` + ``model.safetensors``, eval mode), the configs,
     metrics, summary and weight history.
 
+    Every file is checked against the sha256 neurornn recorded when it wrote it; a
+    missing, truncated or changed file is a ``CorruptFileError`` naming it.
+
     ``task``: use this task instead of rebuilding the one ``config.yaml`` names
     (for tasks that cannot be rebuilt from keyword parameters alone, e.g. a
     teacher network's task, or a custom task whose module is not importable here).
+    ``trust_code``: a run whose task is user code (``module:Class`` or
+    ``file.py:Class``) is refused unless this is True: a run folder is data, and
+    loading it never runs code that was not asked for.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a path, got {type(path).__name__}")
@@ -385,42 +471,44 @@ def load_run(path: str | os.PathLike, device: str = "cpu", task: Task | None = N
     if not path.exists():
         raise FileNotFoundError(f"run folder {str(path)!r} does not exist")
     if not is_run(path):
-        raise ValueError(f"{str(path)!r} is not a run folder (no config.yaml)")
+        raise ValueError(f"{str(path)!r} is not a run folder (no readable .neurornn.json manifest saying so)")
     config = _read_config(path)
-    task_section = config["task"]
-    if not isinstance(task_section, Mapping) or "name" not in task_section:
-        raise ValueError(f"config.yaml task section must have a name, got {task_section!r}")
     if task is None:
-        try:
-            task = _tasks.make(task_section["name"], **dict(task_section.get("params") or {}))
-        except (ValueError, TypeError, ImportError) as err:
-            raise ValueError(f"cannot rebuild the task of run {str(path)!r}: {err}; build it yourself and "
-                             "pass it: load_run(path, task=...)") from err
+        task = rebuild_task(path, config["task"], trust_code)
     elif not isinstance(task, Task):
         raise TypeError(f"task must be a Task, got {type(task).__name__}")
     model_config = RNNConfig.from_dict(config["model"])
     train_config = TrainConfig.from_dict(config["train"])
+    hint = resume_hint(path)
     model_file = path / "model.safetensors"
     if not model_file.is_file():
-        raise FileNotFoundError(
-            f"run folder {str(path)!r} has no model.safetensors (training unfinished? "
-            "resume it with neurornn train --resume --out DIR)"
-        )
+        raise FileNotFoundError(f"run folder {str(path)!r} has no model.safetensors (training unfinished?); {hint}")
     model = RNN(model_config)
-    model.load_state_dict(load_file(str(model_file)))
+    model.load_state_dict(read_tensors(model_file, hint))
     model = model.to(device).eval()
-    metrics = Metrics.from_csv(path / "metrics.csv") if (path / "metrics.csv").is_file() else Metrics()
-    summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else {}
+    metrics = Metrics.from_csv(path / "metrics.csv", verified_bytes(path / "metrics.csv", hint))
+    summary = read_json(path / "summary.json", verified_bytes(path / "summary.json", hint))
+    if not isinstance(summary, dict):
+        raise CorruptFileError(f"{str(path / 'summary.json')!r} must hold a mapping, got {type(summary).__name__}")
     history = (
         WeightHistory.load(path / "history", model_config)
-        if (path / "history" / "index.json").is_file()
+        if (path / "history" / "index.json").exists()
         else WeightHistory(model_config)
     )
     return Run(path, model, task, train_config, metrics, summary, history)
 
 
+def read_tensors(path: Path, hint: str = "") -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, checked against its folder's manifest."""
+    data = verified_bytes(path, hint)
+    try:
+        return load_safetensors(data)
+    except SafetensorError as err:
+        raise CorruptFileError(f"{str(path)!r} is not a readable safetensors file ({err}); {hint}") from None
+
+
 # ---------------------------------------------------------------------- report
-def write_report(path: str | os.PathLike) -> Path:
+def write_report(path: str | os.PathLike, *, figures: bool = True) -> Path:
     """Write ``report.html`` (see :func:`neurornn.analysis.report.write_report`)."""
     from .analysis.report import write_report as _write_report
 

@@ -21,6 +21,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from .._files import write_text
+
 __all__ = ["write_report", "render_report"]
 
 # Figures shown first, in this order (by file stem prefix); the rest follow alphabetically.
@@ -257,9 +259,4 @@ def write_report(path: str | os.PathLike) -> Path:
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a path, got {type(path).__name__}")
-    text = render_report(path)
-    out = Path(path) / "report.html"
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return write_text(Path(path) / "report.html", render_report(path))

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .._validation import suggest
+from .._folder import only_leftovers
+from ..runs import load_yaml, read_yaml_file
 from ..training.config import SMALL_NETWORK_UNITS
 
 __all__ = ["register", "run", "build_configs", "parse_sets"]
@@ -53,7 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="run folder (default: runs/<task>-<timestamp>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint (train.* may be --set, e.g. more steps)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder at --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing run folder at --out (only a folder neurornn made, holding nothing "
+                        "but what neurornn wrote)")
+    p.add_argument("--trust-code", action="store_true",
+                   help="allow a config file or run folder (--config, --resume) to name task code "
+                        "('module:Class', 'file.py:Class') and run it; never needed for --task")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-figures", action="store_true",
                    help="do not draw figures (faster; report.html still holds the summary and config)")
@@ -69,8 +76,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
     """Parse ``section.key=value`` items into ``{section: {key: value}}`` (values as YAML)."""
-    from ..runs import load_yaml
-
     out: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     for item in items:
         if "=" not in item:
@@ -86,20 +91,18 @@ def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
         if not name:
             raise ValueError(f"--set: empty key in {item!r}")
         try:
-            value = load_yaml(text) if text.strip() else None
-        except Exception as err:  # yaml.YAMLError
-            raise ValueError(f"--set {key}: cannot parse value {text!r} as YAML: {err}") from None
+            value = load_yaml(text, source="it") if text.strip() else None
+        except ValueError as err:
+            raise ValueError(f"--set {key}: cannot parse value {text!r} as YAML: {str(err)[3:]}") from None
         out[section][name] = value
     return out
 
 
 def _read_config_file(path: str) -> dict[str, Any]:
-    from ..runs import load_yaml
-
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"config file {path!r} does not exist")
-    data = load_yaml(file.read_text()) or {}
+    data = read_yaml_file(file) or {}
     if not isinstance(data, Mapping):
         raise ValueError(f"config file {path!r} must hold a mapping with sections {list(_SECTIONS)}")
     for key in data:
@@ -130,8 +133,15 @@ def build_configs(
     config_file: str | None = None,
     sets: list[str] | None = None,
     base: Mapping[str, Any] | None = None,
+    trust_code: bool = False,
 ):
-    """Resolve (task, RNNConfig, TrainConfig) from defaults, a config file/dict and --set items."""
+    """Resolve (task, RNNConfig, TrainConfig) from defaults, a config file/dict and --set items.
+
+    A task named on the command line (``task_name``, ``--set task.name=``) may be code to
+    import; one named by the config file or ``base`` only with ``trust_code``.
+    """
+    if task_name is not None and not task_name.strip():
+        raise ValueError("--task must name a task (see `neurornn tasks`), got an empty string")
     from .. import tasks
     from ..models import RNNConfig
     from ..training import TrainConfig
@@ -143,9 +153,16 @@ def build_configs(
     if config_file is not None:
         cfg = _read_config_file(config_file)
     overrides = parse_sets(sets or [])
-    name = overrides["task"].pop("name", None) or task_name or cfg["task"].get("name") or DEFAULT_TASK
+    given = overrides["task"].pop("name", None) or task_name
+    name = given or cfg["task"].get("name") or DEFAULT_TASK
     params = dict(cfg["task"].get("params") or {}) if name == cfg["task"].get("name") else {}
     params.update(overrides["task"])
+    source = "--config" if config_file is not None else "--resume"
+    if given is None and tasks.names_code(name) and not trust_code:
+        raise tasks.UntrustedCodeError(
+            f"the {'config file ' + repr(config_file) if config_file else 'run folder'} names task code "
+            f"{name!r} (task.name); running it needs --trust-code (given with {source}), or name the task "
+            "yourself with --task")
     task = tasks.make(name, **params)
 
     task_cls_defaults = getattr(task, "defaults", {}) or {}
@@ -179,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
     from ..training import train
 
     sets = [item for group in args.set for item in group]
+    if args.out is not None and not args.out.strip():
+        raise ValueError("--out must be a folder path, got an empty string")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     if args.resume:
@@ -188,19 +207,23 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--resume reads the task and model from DIR/config.yaml; do not give --task or --config")
         if args.overwrite:
             raise ValueError("give --resume or --overwrite, not both")
-        if not is_run(args.out):
-            raise FileNotFoundError(f"cannot resume: {args.out!r} is not a run folder (no config.yaml)")
+        out_dir = Path(args.out)
+        if out_dir.is_dir() and (only_leftovers(out_dir) or (is_run(out_dir) and not (out_dir / "config.yaml").exists())):
+            raise FileNotFoundError(f"cannot resume {args.out!r}: its run stopped before it wrote its config.yaml, so "
+                                    "there is nothing to resume; start it again with the same command and --overwrite")
+        if not is_run(out_dir):
+            raise FileNotFoundError(f"cannot resume: {args.out!r} is not a run folder that neurornn made")
         bad = [s for s in sets if not s.startswith("train.")]
         if bad:
             raise ValueError(f"--resume only accepts train.* settings (the model and task are fixed), got {bad}")
         saved = _read_config(Path(args.out))
-        task, model_config, train_config = build_configs(base=saved, sets=sets)
+        task, model_config, train_config = build_configs(base=saved, sets=sets, trust_code=args.trust_code)
         # the saved config is complete: keep its model section exactly
         from ..models import RNNConfig
 
         model_config = RNNConfig.from_dict(saved["model"])
     else:
-        task, model_config, train_config = build_configs(args.task, args.config, sets)
+        task, model_config, train_config = build_configs(args.task, args.config, sets, trust_code=args.trust_code)
     if args.quiet:
         train_config = train_config.replace(progress=False)
     out = Path(args.out) if args.out else _default_out(task.name)

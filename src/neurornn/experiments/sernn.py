@@ -23,7 +23,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .._validation import check_choice, check_fraction, check_int, check_nonnegative, check_positive
-from .._files import prepare_experiment_folder, write_csv, write_json
+from .._files import write_csv, write_json, write_text
+from .._folder import prepare_experiment_folder
 from ._config import ExperimentConfig
 
 __all__ = ["SeRNNConfig", "run_sernn", "run_sernn_sweep", "SWEEP_COLUMNS"]
@@ -264,7 +265,7 @@ def run_sernn_sweep(strengths: Sequence[float] = (0.0, 0.01, 0.03, 0.1, 0.3),
         text = _markdown(rows, cols)
         if len(seeds) > 1:
             text += "\nMean over seeds:\n\n" + _markdown(means, ("strength", "n_seeds", *SWEEP_COLUMNS[1:]))
-        (out / "sweep.md").write_text(text)
+        write_text(out / "sweep.md", text)
         write_json(out / "sweep.json", {"config": config.to_dict(), "model_seeds": seeds, "rows": rows,
                                         "means": means})
         plot_sweep(means).savefig(out / "sweep.png", dpi=110)

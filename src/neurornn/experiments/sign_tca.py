@@ -16,7 +16,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._validation import check_choice, check_int, check_positive
-from .._files import prepare_experiment_folder, write_json
+from .._files import write_json
+from .._folder import prepare_experiment_folder
 from ._config import ExperimentConfig
 
 __all__ = ["SignTCAConfig", "run_sign_tca", "choose_rank"]

@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+import torch
+from safetensors.torch import save as save_safetensors
 
 from .._validation import check_choice, check_int, check_nonnegative, check_positive
-from .._files import prepare_experiment_folder, write_csv, write_json
+from .._files import write_bytes, write_csv, write_json
+from .._folder import prepare_experiment_folder
 from ._config import ExperimentConfig
 
 __all__ = ["TeacherStudentConfig", "run_teacher_student", "infer_from_recording"]
@@ -177,10 +180,8 @@ def run_teacher_student(config: TeacherStudentConfig | Mapping[str, Any] | None 
     before = student.effective_weights().w_rec.detach().clone()
     run, wall = _train_student(student, task, config.train_config(), out)
     if out is not None:
-        from safetensors.torch import save_file
-
-        save_file({k: v.detach().contiguous() for k, v in teacher.effective_weights().as_dict().items()},
-                  str(out / "teacher.safetensors"))
+        write_bytes(out / "teacher.safetensors", save_safetensors(
+            {k: v.detach().contiguous() for k, v in teacher.effective_weights().as_dict().items()}))
     mask = teacher.rec_mask.cpu().numpy()
     return _report(teacher_w, before, run, model_config, mask, out, wall, {"config": config.to_dict()})
 

@@ -1,7 +1,7 @@
 """Task library: the ``Task`` interface, the registry and the tasks of the seeds."""
 
 from .base import Batch, Task, masked_mse, ms_to_steps
-from .registry import describe, get, make, names, register
+from .registry import UntrustedCodeError, describe, get, make, names, names_code, register
 
 # Importing a task module registers it.
 from . import perceptual_decision_making  # noqa: F401  (registers)
@@ -17,4 +17,5 @@ from . import sequential_digits  # noqa: F401
 from . import sign_integration  # noqa: F401
 from . import xor  # noqa: F401
 
-__all__ = ["Batch", "Task", "describe", "get", "make", "masked_mse", "ms_to_steps", "names", "register"]
+__all__ = ["Batch", "Task", "UntrustedCodeError", "describe", "get", "make", "masked_mse", "ms_to_steps", "names",
+           "names_code", "register"]

@@ -3,7 +3,9 @@
 Besides registered names, ``make`` accepts
 
 - ``"package.module:ClassName"`` or ``"path/to/file.py:ClassName"``: a user's own
-  :class:`~neurornn.tasks.Task` subclass, imported on demand;
+  :class:`~neurornn.tasks.Task` subclass, imported on demand (the module must be
+  importable: the import path is never changed); ``trust_code=False`` refuses to
+  import it (``UntrustedCodeError``), which is how run folders are loaded;
 - ``"neurogym:EnvName-v0"``: any NeuroGym environment through the adapter
   (needs the ``neurogym`` extra).
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -20,9 +23,18 @@ from typing import Any, Callable
 from .._validation import suggest
 from .base import Task
 
-__all__ = ["register", "make", "names", "get", "describe"]
+__all__ = ["register", "make", "names", "get", "describe", "names_code", "UntrustedCodeError"]
 
 _REGISTRY: dict[str, type[Task]] = {}
+
+
+class UntrustedCodeError(ValueError):
+    """A task name that imports code was given where code is not trusted (e.g. from a run folder)."""
+
+
+def names_code(name: str) -> bool:
+    """True when task ``name`` imports a user's code (``module:Class`` or ``file.py:Class``)."""
+    return isinstance(name, str) and ":" in name and not name.startswith("neurogym:")
 
 
 def register(cls: type[Task]) -> type[Task]:
@@ -57,12 +69,11 @@ def _load_custom(spec: str) -> type[Task]:
         sys.modules[mod_key] = module
         mod_spec.loader.exec_module(module)
     else:
-        if "" not in sys.path and str(Path.cwd()) not in sys.path:
-            sys.path.insert(0, str(Path.cwd()))
         try:
             module = importlib.import_module(module_name)
         except ImportError as err:
-            raise ValueError(f"cannot import module {module_name!r} for task {spec!r}: {err}") from err
+            raise ValueError(f"cannot import module {module_name!r} for task {spec!r}: {err} (put its folder on "
+                             "PYTHONPATH, or name its file: path/to/module.py:Class)") from err
     cls = getattr(module, class_name, None)
     if cls is None:
         public = [n for n in dir(module) if not n.startswith("_")]
@@ -72,10 +83,17 @@ def _load_custom(spec: str) -> type[Task]:
     return cls
 
 
-def get(name: str) -> Callable[..., Task]:
-    """The task class (or factory) behind ``name``."""
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"task name must be a non-empty string, got {name!r}")
+def get(name: str, *, trust_code: bool = True) -> Callable[..., Task]:
+    """The task class (or factory) behind ``name``.
+
+    ``trust_code=False``: a name that would import a user's code is refused
+    (``UntrustedCodeError``) instead of imported.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"task name must be a non-empty string, got {name!r}")
+    if names_code(name) and not trust_code:
+        raise UntrustedCodeError(f"task {name!r} names code to import; it is imported only when trusted "
+                                 "(trust_code=True / --trust-code)")
     if name.startswith("neurogym:"):
         from .neurogym_adapter import NeuroGymTask
 
@@ -91,8 +109,10 @@ def get(name: str) -> Callable[..., Task]:
     return _REGISTRY[name]
 
 
-def make(name: str, **params: Any) -> Task:
+def make(name: str, /, trust_code: bool = True, **params: Any) -> Task:
     """Build a task by name with validated keyword parameters.
+
+    ``trust_code=False`` refuses names that import code (see :func:`get`).
 
     Examples
     --------
@@ -100,7 +120,7 @@ def make(name: str, **params: Any) -> Task:
     >>> task.n_inputs, task.n_outputs
     (3, 3)
     """
-    factory = get(name)
+    factory = get(name, trust_code=trust_code)
     try:
         return factory(**params)
     except TypeError as err:
@@ -115,8 +135,6 @@ def make(name: str, **params: Any) -> Task:
 
 def _parameter_names(factory: Callable[..., Task]) -> list[str]:
     """The keyword parameters a task factory (a class, a partial, a function) accepts."""
-    import inspect
-
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):

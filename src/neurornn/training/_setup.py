@@ -11,12 +11,19 @@ from typing import Any
 
 import torch
 
+from .._version import __version__
 from ..models import RNN
 from ..tasks.base import Task
 from .config import SMALL_NETWORK_UNITS, TrainConfig
 
-__all__ = ["check_compatible", "criteria", "make_optimizer", "regularizer_names", "run_summary",
-           "training_threads"]
+__all__ = ["check_compatible", "criteria", "make_optimizer", "apply_hyperparameters", "check_resume_changes",
+           "regularizer_names", "run_summary", "training_threads"]
+
+# Settings a resumed run cannot take: the generators and the optimiser's state continue from the checkpoint.
+_FIXED_ON_RESUME = {
+    "seed": "the random generators continue from the checkpoint",
+    "optimizer": "the optimiser's state continues from the checkpoint",
+}
 
 
 def check_compatible(model: RNN, task: Task) -> None:
@@ -53,6 +60,28 @@ def make_optimizer(config: TrainConfig, params: list[torch.nn.Parameter]) -> tor
     return torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum)
 
 
+def apply_hyperparameters(optimizer: torch.optim.Optimizer, config: TrainConfig) -> None:
+    """Set the optimiser's hyperparameters from ``config`` (after a checkpoint restored older ones)."""
+    for group in optimizer.param_groups:
+        group["lr"] = config.learning_rate
+        if config.optimizer == "adam":
+            group["eps"] = config.adam_eps
+        else:
+            group["momentum"] = config.momentum
+
+
+def check_resume_changes(saved: TrainConfig, given: TrainConfig) -> None:
+    """Every train setting changed on resume takes effect, or a ValueError says why it cannot."""
+    for key, why in _FIXED_ON_RESUME.items():
+        if getattr(saved, key) != getattr(given, key):
+            raise ValueError(f"train.{key} cannot change when resuming ({why}): saved {getattr(saved, key)!r}, "
+                             f"given {getattr(given, key)!r}; start a new run for another {key}")
+    unused = "momentum" if given.optimizer == "adam" else "adam_eps"
+    if getattr(saved, unused) != getattr(given, unused):
+        raise ValueError(f"train.{unused} has no effect with optimizer {given.optimizer!r}: saved "
+                         f"{getattr(saved, unused)!r}, given {getattr(given, unused)!r}")
+
+
 def regularizer_names(specs) -> list[str]:
     """Column names of the regularisers in ``metrics.csv``: the kind, numbered when repeated."""
     names, seen = [], {}
@@ -66,8 +95,6 @@ def regularizer_names(specs) -> list[str]:
 def run_summary(task, model, config, final, step, stopped, wall_seconds, device, resumed_from,
                 bad_step, last_good_step, acc_criterion) -> dict[str, Any]:
     """The content of ``summary.json``."""
-    from .. import __version__
-
     summary: dict[str, Any] = {
         "task": task.name,
         "steps": int(step),

@@ -25,6 +25,7 @@ Folder ``out``::
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -35,7 +36,8 @@ from typing import Any, Sequence
 
 import torch
 
-from .._files import prepare_folder, write_json
+from .._files import write_json, write_text
+from .._folder import make_folder
 from ..models import RNN, RNNConfig
 from ..models.ensemble import RNNEnsemble
 from ..tasks.base import Task
@@ -205,10 +207,10 @@ def train_ensemble(
     gens = Generators([tc.seed for tc in tcs], patterns)
     optimizer = EnsembleOptimizer(params, tcs)
 
-    root = None
+    root, root_folder = None, None
     if out is not None:
-        root = prepare_folder(out, overwrite=overwrite, what="ensemble folder",
-                              is_ours=lambda p: (p / "ensemble.json").is_file())
+        root_folder = make_folder(out, "ensemble", overwrite=overwrite, what="ensemble folder")
+        root = root_folder.path
     writers = [RunWriter(root / name) if root is not None else None for name in names]
     if root is not None:
         write_json(root / "ensemble.json", {"format": "neurornn-ensemble", "version": 1, "task": task.name,
@@ -423,22 +425,26 @@ def train_ensemble(
             writers[e].write_summary(summary)
             if figures:
                 writers[e].write_figures(model, task, metrics[e], seed=tcs[e].seed)
-            write_report(writers[e].path)
+            write_report(writers[e].path, figures=figures)
         runs.append(Run(writers[e].path if writers[e] else None, model, task, tcs[e], metrics[e], summary,
                         histories[e]))
     if root is not None:
         _write_summary_csv(root / "summary.csv", names, runs, _varied(ens.configs, tcs))
+        for w in writers:
+            w.close()
+        root_folder.close()
     return EnsembleRun(root, runs, names, ens, round(wall(), 3))
 
 
 def _write_summary_csv(path: Path, names, runs, varied) -> None:
     cols = ["name", *varied, "steps", "stopped_because", "final_loss", "final_accuracy", "wall_seconds"]
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(cols)
-        for i, (name, run) in enumerate(zip(names, runs)):
-            s = run.summary
-            row = [name, *[json.dumps(v[i]) if isinstance(v[i], (list, dict)) else v[i] for v in varied.values()],
-                   s.get("steps"), s.get("stopped_because"), s.get("final_loss"), s.get("final_accuracy"),
-                   s.get("wall_seconds")]
-            writer.writerow(["" if v is None else v for v in row])
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    writer.writerow(cols)
+    for i, (name, run) in enumerate(zip(names, runs)):
+        s = run.summary
+        row = [name, *[json.dumps(v[i]) if isinstance(v[i], (list, dict)) else v[i] for v in varied.values()],
+               s.get("steps"), s.get("stopped_because"), s.get("final_loss"), s.get("final_accuracy"),
+               s.get("wall_seconds")]
+        writer.writerow(["" if v is None else v for v in row])
+    write_text(path, buf.getvalue())

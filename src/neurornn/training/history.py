@@ -11,16 +11,18 @@ On disk (``RUN/history/``) every snapshot is one safetensors file
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Iterator
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 from torch import Tensor
 
-from .._files import write_json
+from .._files import find_root, forget, read_json, write_bytes, write_json
+from .._folder import CorruptFileError, verified_bytes
 from ..models import RNN, RNNConfig, Weights
 from ..models.rnn import WEIGHT_NAMES
 
@@ -58,6 +60,7 @@ class WeightHistory:
         self.directory = None if directory is None else Path(directory)
         self._steps: list[int] = []
         self._items: list[Weights | str] = []  # in-memory Weights or a file name
+        self._written: set[str] = set()  # files this object wrote
 
     # ------------------------------------------------------------------ reading
     @property
@@ -81,8 +84,12 @@ class WeightHistory:
         item = self._items[i]
         if isinstance(item, Weights):
             return item
-        tensors = load_file(str(self.directory / item))
-        return Weights(**{name: tensors[name] for name in WEIGHT_NAMES})
+        path = self.directory / item
+        try:
+            tensors = load_safetensors(verified_bytes(path, "the other snapshots of the history are still readable"))
+            return Weights(**{name: tensors[name] for name in WEIGHT_NAMES})
+        except (SafetensorError, KeyError) as err:
+            raise CorruptFileError(f"weight snapshot {str(path)!r} is not readable ({err})") from None
 
     def index_of(self, step: int) -> int:
         """Index of the snapshot taken at training step ``step``."""
@@ -113,31 +120,40 @@ class WeightHistory:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         fname = _snapshot_file(step)
-        save_file(snap.as_dict(), str(self.directory / fname), metadata={"step": str(step)})
+        write_bytes(self.directory / fname, save_safetensors(snap.as_dict(), metadata={"step": str(step)}))
+        self._written.add(fname)
         self._items.append(fname)
         self._write_index()
 
     def truncate(self, max_step: int) -> None:
         """Drop snapshots taken after ``max_step`` (used when resuming)."""
         keep = [i for i, s in enumerate(self._steps) if s <= max_step]
-        for i in range(len(self._steps)):
-            if i not in keep and isinstance(self._items[i], str):
-                (self.directory / self._items[i]).unlink(missing_ok=True)
+        dropped = [self._items[i] for i in range(len(self._steps)) if i not in keep and isinstance(self._items[i], str)]
         self._steps = [self._steps[i] for i in keep]
         self._items = [self._items[i] for i in keep]
         if self.directory is not None:
-            self._write_index()
+            self._write_index()  # the index first: it never lists a file that is gone
+            self._delete(dropped)
+
+    def _delete(self, names: list[str]) -> None:
+        """Delete snapshot files: in a neurornn folder those its manifest lists, elsewhere those this
+        object wrote; nothing else."""
+        root = find_root(self.directory)
+        if root is not None:
+            forget(root, [self.directory / n for n in names])
+            return
+        for name in names:
+            if name in self._written:
+                (self.directory / name).unlink(missing_ok=True)
+                self._written.discard(name)
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write every snapshot and the index to ``directory``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for step, w in zip(self._steps, self):
-            save_file(
-                Weights(*(t.contiguous() for t in w)).as_dict(),
-                str(directory / _snapshot_file(step)),
-                metadata={"step": str(step)},
-            )
+            write_bytes(directory / _snapshot_file(step),
+                        save_safetensors(Weights(*(t.contiguous() for t in w)).as_dict(), metadata={"step": str(step)}))
         write_json(directory / _INDEX, self._index(directory))
 
     def _index(self, directory: Path | None = None) -> dict:
@@ -152,20 +168,33 @@ class WeightHistory:
 
     @classmethod
     def load(cls, directory: str | os.PathLike, config: RNNConfig) -> "WeightHistory":
-        """Read a history folder (snapshots are loaded lazily)."""
+        """Read a history folder (snapshots are loaded lazily, each checked against the manifest).
+
+        Every entry of ``index.json`` must name a snapshot file inside ``directory``
+        (``step_NNNNNNN.safetensors`` of its step, steps increasing), or the load fails naming the entry.
+        """
         directory = Path(directory)
         index_path = directory / _INDEX
         if not index_path.is_file():
             raise FileNotFoundError(f"{str(directory)!r} has no weight history ({_INDEX} missing)")
-        index = json.loads(index_path.read_text())
-        if index.get("format") != HISTORY_FORMAT:
-            raise ValueError(f"{str(index_path)!r} is not a neurornn weight history index")
+        index = read_json(index_path, verified_bytes(index_path, "the weights of the run are still readable"))
+        if not isinstance(index, dict) or index.get("format") != HISTORY_FORMAT \
+                or not isinstance(index.get("snapshots"), list):
+            raise CorruptFileError(f"{str(index_path)!r} is not a neurornn weight history index")
         hist = cls(config, directory)
-        for entry in index["snapshots"]:
-            if not (directory / entry["file"]).is_file():
-                raise FileNotFoundError(f"weight snapshot {entry['file']!r} listed in {str(index_path)!r} is missing")
-            hist._steps.append(int(entry["step"]))
-            hist._items.append(entry["file"])
+        for i, entry in enumerate(index["snapshots"]):
+            step = entry.get("step") if isinstance(entry, dict) else None
+            name = entry.get("file") if isinstance(entry, dict) else None
+            if isinstance(step, bool) or not isinstance(step, int) or step < 0 or not isinstance(name, str) \
+                    or name != _snapshot_file(step) or (hist._steps and step <= hist._steps[-1]):
+                raise CorruptFileError(
+                    f"{str(index_path)!r}: snapshots[{i}] = {entry!r} is not a snapshot entry (a step > "
+                    f"{hist._steps[-1] if hist._steps else -1} and its file 'step_NNNNNNN.safetensors' in the "
+                    "history folder)")
+            if not (directory / name).is_file():
+                raise FileNotFoundError(f"weight snapshot {name!r} listed in {str(index_path)!r} is missing")
+            hist._steps.append(step)
+            hist._items.append(name)
         return hist
 
     def __repr__(self) -> str:

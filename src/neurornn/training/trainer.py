@@ -40,7 +40,9 @@ from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .history import WeightHistory
 from .losses import task_loss
-from ._setup import check_compatible, criteria, make_optimizer, regularizer_names, run_summary, training_threads
+from .._folder import verified_bytes
+from ._setup import (apply_hyperparameters, check_compatible, check_resume_changes, criteria, make_optimizer,
+                     regularizer_names, run_summary, training_threads)
 from .regularizers import build_regularizer
 
 __all__ = ["train", "make_generators", "evaluate", "STOP_REASONS"]
@@ -172,7 +174,7 @@ def train(
 
 
 def _train(model, task, config, *, out, overwrite, resume, figures, callback):
-    from ..runs import Metrics, Run, RunWriter, _read_config, run_config, write_report
+    from ..runs import RunWriter
 
     if not isinstance(task, Task):
         raise TypeError(f"task must be a neurornn.tasks.Task, got {type(task).__name__}")
@@ -193,32 +195,64 @@ def _train(model, task, config, *, out, overwrite, resume, figures, callback):
     gens = make_generators(config.seed)
 
     writer = RunWriter(out, overwrite=overwrite, resume=resume) if out is not None else None
+    try:
+        return _train_in(model, task, config, writer, resume, figures, callback, loss_kind, acc_criterion,
+                         loss_criterion, device, params, regularizers, reg_names, optimizer, gens)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _restore(writer, task, model, config, optimizer, gens):
+    """Resume the run ``writer`` holds: checks, then the checkpoint; returns (metrics, history, meta) or
+    ``None`` when the run was killed before its first checkpoint (it then starts again from step 0)."""
+    from ..runs import Metrics, _read_config, resume_hint, run_config
+
+    saved = _read_config(writer.path)
+    now = run_config(task, model.config, config)
+    for section in ("task", "model"):
+        if saved[section] != now[section]:
+            raise ValueError(
+                f"cannot resume {str(writer.path)!r}: its {section} config differs from the one given "
+                f"(saved {saved[section]!r}, given {now[section]!r})"
+            )
+    check_resume_changes(TrainConfig.from_dict(saved["train"]), config)
+    if not has_checkpoint(writer.checkpoint_dir):
+        warnings.warn(f"run {str(writer.path)!r} stopped before its first checkpoint: it starts again from "
+                      "step 0 (the same seeds give the same run)", RuntimeWarning, stacklevel=4)
+        writer.reset()
+        return None
+    meta = load_checkpoint(writer.checkpoint_dir, model, optimizer, gens)
+    apply_hyperparameters(optimizer, config)
+    start_step = int(meta["step"])
+    hint = resume_hint(writer.path)
+    metrics = Metrics()
+    if (writer.path / "metrics.csv").is_file():
+        metrics = Metrics.from_csv(writer.path / "metrics.csv", verified_bytes(writer.path / "metrics.csv", hint))
+        metrics.truncate(start_step)
+    history = WeightHistory(model.config, writer.history_dir)
+    if (writer.history_dir / "index.json").is_file():
+        history = WeightHistory.load(writer.history_dir, model.config)
+        history.truncate(start_step)
+    return metrics, history, meta
+
+
+def _train_in(model, task, config, writer, resume, figures, callback, loss_kind, acc_criterion, loss_criterion,
+              device, params, regularizers, reg_names, optimizer, gens):
+    from ..runs import Metrics, Run, write_report
+
     metrics = Metrics()
     history = WeightHistory(model.config, writer.history_dir if writer else None)
     start_step, wall_before, resumed_from = 0, 0.0, None
     accum = {"n": 0, "loss": 0.0, "task_loss": 0.0, "grad_norm": 0.0, **{n: 0.0 for n in reg_names}}
 
-    if resume:
-        saved = _read_config(writer.path)
-        now = run_config(task, model.config, config)
-        for section in ("task", "model"):
-            if saved[section] != now[section]:
-                raise ValueError(
-                    f"cannot resume {str(writer.path)!r}: its {section} config differs from the one given "
-                    f"(saved {saved[section]!r}, given {now[section]!r})"
-                )
-        if not has_checkpoint(writer.checkpoint_dir):
-            raise FileNotFoundError(f"cannot resume {str(writer.path)!r}: it has no checkpoint")
-        meta = load_checkpoint(writer.checkpoint_dir, model, optimizer, gens)
+    restored = _restore(writer, task, model, config, optimizer, gens) if resume else None
+    if restored is not None:
+        metrics, history, meta = restored
         start_step = resumed_from = int(meta["step"])
         extra = meta.get("extra", {})
         wall_before = float(extra.get("wall_seconds", 0.0))
         accum.update(extra.get("accum", {}))
-        if (writer.path / "metrics.csv").is_file():
-            metrics = Metrics.from_csv(writer.path / "metrics.csv").truncate(start_step)
-        if (writer.history_dir / "index.json").is_file():
-            history = WeightHistory.load(writer.history_dir, model.config)
-            history.truncate(start_step)
     if writer is not None:
         writer.write_config(task, model.config, config)
 
@@ -243,13 +277,16 @@ def _train(model, task, config, *, out, overwrite, resume, figures, callback):
             writer.write_metrics(metrics)
         return row
 
+    checkpointed = [resumed_from]
+
     def checkpoint(step: int) -> None:
-        if writer is not None:
+        if writer is not None and checkpointed[0] != step:  # a step's checkpoint is written once
             save_checkpoint(writer.checkpoint_dir, step, model, optimizer, gens,
                             extra={"wall_seconds": wall(), "accum": {k: float(v) for k, v in accum.items()}})
+            checkpointed[0] = step
 
     model.train()
-    if start_step == 0:
+    if resumed_from is None:
         history.append(0, model.effective_weights())
         do_eval(0)
         checkpoint(0)
@@ -357,9 +394,13 @@ def _train(model, task, config, *, out, overwrite, resume, figures, callback):
         model.eval()
         final = evaluate(model, task, config.eval_batch_size, gens["eval_task"], gens["eval_noise"],
                          noise=config.eval_noise, loss=loss_kind)
-        history.truncate(step)  # snapshots after it hold weights that were undone
+        history.truncate(step)  # snapshots and rows after it hold weights that were undone
         if not history.steps or history.steps[-1] < step:
             history.append(step, model.effective_weights())
+        if metrics.rows and metrics.rows[-1]["step"] > step:
+            metrics.truncate(step)
+            if writer is not None:
+                writer.write_metrics(metrics)
     else:
         if not history.steps or history.steps[-1] < step:
             history.append(step, model.effective_weights())
@@ -375,7 +416,7 @@ def _train(model, task, config, *, out, overwrite, resume, figures, callback):
         writer.write_summary(summary)
         if figures:
             writer.write_figures(model, task, metrics, seed=config.seed, criterion=acc_criterion)
-        write_report(writer.path)
+        write_report(writer.path, figures=figures)
     return Run(writer.path if writer else None, model, task, config, metrics, summary, history)
 
 
