@@ -490,9 +490,10 @@ def load_run(path: str | os.PathLike, device: str = "cpu", task: Task | None = N
     summary = read_json(path / "summary.json", verified_bytes(path / "summary.json", hint))
     if not isinstance(summary, dict):
         raise CorruptFileError(f"{str(path / 'summary.json')!r} must hold a mapping, got {type(summary).__name__}")
+    written = read_manifest(path)["files"]
     history = (
         WeightHistory.load(path / "history", model_config)
-        if (path / "history" / "index.json").exists()
+        if (path / "history" / "index.json").exists() or "history/index.json" in written
         else WeightHistory(model_config)
     )
     return Run(path, model, task, train_config, metrics, summary, history)

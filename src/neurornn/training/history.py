@@ -175,7 +175,7 @@ class WeightHistory:
         """
         directory = Path(directory)
         index_path = directory / _INDEX
-        if not index_path.is_file():
+        if not index_path.is_file() and find_root(directory) is None:
             raise FileNotFoundError(f"{str(directory)!r} has no weight history ({_INDEX} missing)")
         index = read_json(index_path, verified_bytes(index_path, "the weights of the run are still readable"))
         if not isinstance(index, dict) or index.get("format") != HISTORY_FORMAT \

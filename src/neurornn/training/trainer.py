@@ -40,6 +40,7 @@ from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .history import WeightHistory
 from .losses import task_loss
+from .._files import read_manifest
 from .._folder import verified_bytes
 from ._setup import (apply_hyperparameters, check_compatible, check_resume_changes, criteria, make_optimizer,
                      regularizer_names, run_summary, training_threads)
@@ -218,6 +219,10 @@ def _restore(writer, task, model, config, optimizer, gens):
             )
     check_resume_changes(TrainConfig.from_dict(saved["train"]), config)
     if not has_checkpoint(writer.checkpoint_dir):
+        if "checkpoints/latest.json" in read_manifest(writer.path)["files"]:
+            raise FileNotFoundError(f"cannot resume {str(writer.path)!r}: its checkpoints/latest.json, which "
+                                    "neurornn wrote, was deleted; the run cannot continue (start it again with "
+                                    "--overwrite)")
         warnings.warn(f"run {str(writer.path)!r} stopped before its first checkpoint: it starts again from "
                       "step 0 (the same seeds give the same run)", RuntimeWarning, stacklevel=4)
         writer.reset()
@@ -226,12 +231,13 @@ def _restore(writer, task, model, config, optimizer, gens):
     apply_hyperparameters(optimizer, config)
     start_step = int(meta["step"])
     hint = resume_hint(writer.path)
+    written = read_manifest(writer.path)["files"]  # a file neurornn wrote must be there and whole
     metrics = Metrics()
-    if (writer.path / "metrics.csv").is_file():
+    if "metrics.csv" in written or (writer.path / "metrics.csv").exists():
         metrics = Metrics.from_csv(writer.path / "metrics.csv", verified_bytes(writer.path / "metrics.csv", hint))
         metrics.truncate(start_step)
     history = WeightHistory(model.config, writer.history_dir)
-    if (writer.history_dir / "index.json").is_file():
+    if "history/index.json" in written or (writer.history_dir / "index.json").exists():
         history = WeightHistory.load(writer.history_dir, model.config)
         history.truncate(start_step)
     return metrics, history, meta
