@@ -363,3 +363,109 @@ def test_code_named_by_a_run_folder_never_runs_uninvited(finished, tmp_path, cap
     if spec == "file":  # when asked, it runs
         nr.load_run(finished, trust_code=True)
         assert (tmp_path / "ran.txt").exists()
+
+
+# ---------------------------------------------------------------------- resume settings, CLI errors
+def test_resume_applies_the_settings_it_records(finished):
+    assert cli.main(["train", "--quiet", "--no-figures", "--resume", "--out", str(finished), "--set",
+                     "train.steps=16", "train.learning_rate=0.05", "train.adam_eps=0.001"]) == 0
+    config = nr.runs.load_yaml((finished / "config.yaml").read_text())["train"]
+    assert (config["steps"], config["learning_rate"], config["adam_eps"]) == (16, 0.05, 0.001)
+    latest = json.loads((finished / "checkpoints" / "latest.json").read_text())
+    group = latest["optimizer"]["param_groups"][0]
+    assert (latest["step"], group["lr"], group["eps"]) == (16, 0.05, 0.001)  # in effect, not only recorded
+
+
+@pytest.mark.parametrize("setting, match", [
+    ("train.seed=3", "train.seed cannot change when resuming"),
+    ("train.optimizer=sgd", "train.optimizer cannot change when resuming"),
+    ("train.momentum=0.9", "train.momentum has no effect with optimizer 'adam'"),
+    ("model.n_units=8", "only accepts train"),
+])
+def test_resume_refuses_settings_it_cannot_apply(finished, capsys, setting, match):
+    before = (finished / "config.yaml").read_bytes()
+    assert cli.main(["train", "--quiet", "--resume", "--out", str(finished), "--set", "train.steps=16",
+                     setting]) == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1
+    assert (finished / "config.yaml").read_bytes() == before  # nothing recorded that is not in effect
+    assert cli.main(["train", "--quiet", "--no-figures", "--resume", "--out", str(finished),
+                     "--set", "train.steps=16"]) == 0  # and the run is still resumable
+
+
+@pytest.mark.parametrize("text, match", [
+    ("task: [unclosed\n", "is not valid YAML at line"),
+    ("task: !!python/object/apply:os.system ['echo hi']\n", "no tags"),
+    ("\xff\xfe", "not UTF-8"),
+])
+def test_broken_config_files_are_one_line(tmp_path, capsys, text, match):
+    file = tmp_path / "c.yaml"
+    file.write_bytes(text.encode("latin-1"))
+    assert cli.main(["train", "--config", str(file), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert match in err and "c.yaml" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, code, match", [
+    (["--set", "train.device=cuda"], 2, "CUDA is not available"),
+    (["--set", "train.device=tpu"], 2, "device"),
+    (["--task", ""], 2, "--task must name a task"),
+])
+def test_device_and_empty_arguments_are_one_line(tmp_path, capsys, argv, code, match):
+    if "cuda" in argv[-1] and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    assert cli.main(["train", "--quiet", "--out", str(tmp_path / "r"), *argv]) == code
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_empty_out_and_debug(tmp_path, capsys, monkeypatch):
+    assert cli.main(["train", "--quiet", "--out", ""]) == 2
+    assert "--out must be a folder path" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="--out must be a folder path"):
+        cli.main(["train", "--quiet", "--out", "", "--debug"])
+    monkeypatch.setenv("NEURORNN_DEBUG", "1")
+    with pytest.raises(ValueError):
+        cli.main(["train", "--quiet", "--out", ""])
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folder_is_one_line(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        assert cli.main(train_argv(ro / "run")) == 3
+        err = capsys.readouterr().err
+        assert "permission denied" in err and len(err.strip().splitlines()) == 1
+    finally:
+        ro.chmod(0o700)
+
+
+@pytest.mark.parametrize("error, code, match", [
+    (MemoryError(), 6, "out of memory"),
+    (OSError(28, "No space left on device", "/x/metrics.csv"), 6, "the disk is full"),
+    (PermissionError(13, "Permission denied", "/x/run"), 3, "permission denied"),
+    (RuntimeError("Expected all tensors to be on the same device"), 6, "device error"),
+    (ZeroDivisionError("boom"), 1, "internal error .*--debug"),
+])
+def test_every_kind_of_failure_is_one_line_with_its_exit_code(monkeypatch, capsys, tmp_path, error, code, match):
+    import re
+
+    from neurornn.cli import train as train_cli
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(train_cli, "run", fail)
+    assert cli.main(["train", "--out", str(tmp_path / "r")]) == code
+    err = capsys.readouterr().err
+    assert re.search(match, err) and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_truncated_model_points_to_resume(finished, capsys):
+    _truncate(finished / "model.safetensors")
+    assert cli.main(["tasks"]) == 0
+    capsys.readouterr()
+    with pytest.raises(CorruptFileError, match="--resume"):
+        nr.load_run(finished)
