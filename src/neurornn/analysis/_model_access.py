@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._validation import check_int
+from .._validation import check_finite, check_int
 from ..models import RNN
 
 __all__ = ["analysis_copy", "resolve_model", "model_device", "as_tensor", "check_model", "check_inputs",
@@ -77,14 +77,17 @@ def as_tensor(name: str, value: Any, *, device: torch.device, dtype: torch.dtype
     """Turn a tensor / array / sequence into a finite tensor on ``device``."""
     if isinstance(value, Tensor):
         out = value.detach()
-    elif isinstance(value, (np.ndarray, list, tuple, float, int)):
-        out = torch.as_tensor(np.asarray(value, dtype=np.float64))
+        if out.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got dtype {out.dtype}")
+    elif isinstance(value, (np.ndarray, np.number, list, tuple, float, int)) and not isinstance(value, bool):
+        try:
+            out = torch.as_tensor(np.asarray(value, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a tensor or an array of numbers, got {value!r}") from None
     else:
         raise TypeError(f"{name} must be a tensor or an array, got {type(value).__name__}")
-    out = out.to(device=device, dtype=dtype)
-    if not torch.isfinite(out).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return out
+    check_finite(name, out)
+    return out.to(device=device, dtype=dtype)
 
 
 def check_inputs(inputs: Any, n_inputs: int, device: torch.device, dtype: torch.dtype) -> Tensor:

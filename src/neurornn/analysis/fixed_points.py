@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._validation import check_choice, check_int, check_nonnegative, check_positive
+from .._validation import check_choice, check_finite, check_int, check_nonnegative, check_positive
 from ..models import RNN
 from ._model_access import (
     analysis_copy,
@@ -122,18 +122,24 @@ def sample_states(
     Tensor of shape (n, units), on the device and in the dtype of ``states``
     (float64 for arrays).
     """
-    check_int("n", n, minimum=1)
-    check_nonnegative("noise_std", noise_std)
+    n = check_int("n", n, minimum=1)
+    noise_std = check_nonnegative("noise_std", noise_std)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     if isinstance(states, Tensor):
         x = states.detach()
     else:
-        x = torch.as_tensor(np.asarray(states, dtype=np.float64))
+        try:
+            x = torch.as_tensor(np.asarray(states, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise TypeError(f"states must be a tensor or an array of numbers, got {type(states).__name__}") from None
     if x.ndim == 3:
         x = x.reshape(-1, x.shape[-1])
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(
             f"states must have shape (trials, time, units) or (samples, units), got {tuple(x.shape)}"
         )
+    check_finite("states", x)
     idx = torch.randint(0, x.shape[0], (n,), generator=generator)
     out = x[idx.to(x.device)].clone()
     if noise_std > 0:

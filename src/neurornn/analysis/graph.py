@@ -44,7 +44,7 @@ import torch
 from scipy import stats
 from scipy.sparse.csgraph import connected_components
 
-from .._validation import check_choice, check_fraction, check_int, check_nonnegative
+from .._validation import check_choice, check_finite, check_fraction, check_int, check_nonnegative
 from ..training.spatial import weighted_communicability
 
 __all__ = [
@@ -73,8 +73,7 @@ def _as_matrix(name: str, w: Any) -> np.ndarray:
     w = np.asarray(w, dtype=float)
     if w.ndim != 2 or w.shape[0] != w.shape[1]:
         raise ValueError(f"{name} must be a square matrix (n_units, n_units), got shape {w.shape}")
-    if not np.isfinite(w).all():
-        raise ValueError(f"{name} contains NaN or inf")
+    check_finite(name, w)
     return w
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .._validation import check_int
+from .._validation import check_finite, check_int
 from .activity import Activity
 
 __all__ = ["PCA", "plot_trajectories", "plot_explained_variance", "plot_fixed_points"]
@@ -25,18 +25,25 @@ def _check_dims(dims: Any) -> None:
         raise ValueError(f"dims must be one of [2, 3], got {dims!r}")
 
 
-def _as_activity_array(x: Any, name: str = "activity") -> np.ndarray:
+def _as_float_array(x: Any, name: str) -> np.ndarray:
+    """An Activity's rates, a tensor or an array-like as a float64 array, or a TypeError naming it."""
     if isinstance(x, Activity):
         x = x.rates
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
-    arr = np.asarray(x, dtype=np.float64)
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers (or an Activity), got {type(x).__name__}") from None
+
+
+def _as_activity_array(x: Any, name: str = "activity") -> np.ndarray:
+    arr = _as_float_array(x, name)
     if arr.ndim not in (2, 3):
         raise ValueError(
             f"{name} must have shape (trials, time, units) or (samples, units), got {arr.shape}"
         )
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or inf")
+    check_finite(name, arr)
     return arr
 
 
@@ -72,7 +79,7 @@ class PCA:
 
     def __init__(self, n_components: int | None = None) -> None:
         if n_components is not None:
-            check_int("n_components", n_components, minimum=1)
+            n_components = check_int("n_components", n_components, minimum=1)
         self.n_components = n_components
 
     def fit(self, activity: Any) -> "PCA":
@@ -109,15 +116,12 @@ class PCA:
     def transform(self, activity: Any) -> np.ndarray:
         """Project activity (..., units) onto the components: (..., n_components)."""
         self._check_fitted()
-        if isinstance(activity, Activity):
-            activity = activity.rates
-        if hasattr(activity, "detach"):
-            activity = activity.detach().cpu().numpy()
-        x = np.asarray(activity, dtype=np.float64)
-        if x.shape[-1] != self.n_features_in_:
+        x = _as_float_array(activity, "activity")
+        if x.ndim == 0 or x.shape[-1] != self.n_features_in_:
             raise ValueError(
-                f"activity must have {self.n_features_in_} units (last dimension), got {x.shape[-1]}"
+                f"activity must have {self.n_features_in_} units (last dimension), got shape {x.shape}"
             )
+        check_finite("activity", x)
         return _matmul(x - self.mean_, self.components_.T)
 
     def fit_transform(self, activity: Any) -> np.ndarray:
@@ -126,7 +130,12 @@ class PCA:
     def inverse_transform(self, projected: Any) -> np.ndarray:
         """Back to unit space: (..., n_components) -> (..., units)."""
         self._check_fitted()
-        return _matmul(np.asarray(projected, dtype=np.float64), self.components_) + self.mean_
+        z = _as_float_array(projected, "projected")
+        if z.ndim == 0 or z.shape[-1] != self.n_components_:
+            raise ValueError(f"projected must have {self.n_components_} components (last dimension), "
+                             f"got shape {z.shape}")
+        check_finite("projected", z)
+        return _matmul(z, self.components_) + self.mean_
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly: explained variance ratios and how many PCs reach 50/90/95 %."""

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .._validation import check_int
+from .._validation import check_finite, check_int
 
 __all__ = [
     "TCAResult",
@@ -88,8 +88,7 @@ def _check_tensor(x) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     if x.ndim != 3:
         raise ValueError(f"tensor must have shape (units, time, trials), got {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("tensor contains NaN or inf")
+    check_finite("tensor", x)
     if not np.any(x):
         raise ValueError("tensor is all zeros")
     return x

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .._validation import (
+    check_bool,
     check_choice,
     check_fraction,
     check_int,
     check_known_keys,
     check_nonnegative,
     check_positive,
+    suggest_keywords,
 )
 
 __all__ = ["RNNConfig", "ACTIVATIONS", "FORMS", "W_REC_INITS", "W_IN_INITS", "LOOPS"]
@@ -30,13 +32,23 @@ def _pairs(name: str, value: Any) -> tuple:
     """Normalise a mapping or a sequence of pairs into a tuple of 2-tuples."""
     if value is None:
         return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Mapping, list, tuple)):
+        raise TypeError(f"{name} must be a mapping or a list of pairs, got {value!r}")
     items = value.items() if isinstance(value, Mapping) else value
     out = []
     for item in items:
-        if len(item) != 2:
+        if isinstance(item, (str, bytes)) or not isinstance(item, (list, tuple)) or len(item) != 2:
             raise ValueError(f"{name} must be pairs, got {item!r}")
         out.append((item[0], item[1]))
     return tuple(out)
+
+
+def _coordinates(rows: Any) -> tuple:
+    """User coordinates as a tuple of float tuples, or a ValueError naming them."""
+    try:
+        return tuple(tuple(float(c) for c in row) for row in rows)
+    except (TypeError, ValueError):
+        raise TypeError(f"coordinates must be rows of numbers (one (x, y, z) per unit), got {rows!r}") from None
 
 
 @dataclass(frozen=True)
@@ -157,43 +169,57 @@ class RNNConfig:
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
-        check_int("n_inputs", self.n_inputs, minimum=1)
-        check_int("n_units", self.n_units, minimum=1)
-        check_int("n_outputs", self.n_outputs, minimum=1)
-        check_positive("dt_ms", self.dt_ms)
-        check_positive("tau_ms", self.tau_ms)
+        for name in ("n_inputs", "n_units", "n_outputs"):
+            set_(name, check_int(name, getattr(self, name), minimum=1))
+        set_("dt_ms", check_positive("dt_ms", self.dt_ms))
+        set_("tau_ms", check_positive("tau_ms", self.tau_ms))
         if self.dt_ms > self.tau_ms:
             raise ValueError(
                 f"dt_ms must be <= tau_ms (alpha = dt/tau <= 1), got dt_ms={self.dt_ms}, tau_ms={self.tau_ms}"
             )
-        if self.tau_inh_ms is not None:
-            check_positive("tau_inh_ms", self.tau_inh_ms)
-            if self.dt_ms > self.tau_inh_ms:
-                raise ValueError(
-                    f"dt_ms must be <= tau_inh_ms, got dt_ms={self.dt_ms}, tau_inh_ms={self.tau_inh_ms}"
-                )
         check_choice("form", self.form, FORMS)
         check_choice("activation", self.activation, ACTIVATIONS)
         for name in ("sigma_rec", "sigma_in", "sigma_pre", "sigma_post"):
-            check_nonnegative(name, getattr(self, name))
+            set_(name, check_nonnegative(name, getattr(self, name)))
         if self.exc_fraction is not None:
-            check_fraction("exc_fraction", self.exc_fraction)
-        check_fraction("p_connect", self.p_connect)
+            set_("exc_fraction", check_fraction("exc_fraction", self.exc_fraction))
+        set_("p_connect", check_fraction("p_connect", self.p_connect))
         check_choice("w_rec_init", self.w_rec_init, W_REC_INITS)
-        check_nonnegative("w_rec_gain", self.w_rec_gain)
+        set_("w_rec_gain", check_nonnegative("w_rec_gain", self.w_rec_gain))
         if self.spectral_radius is not None:
-            check_positive("spectral_radius", self.spectral_radius)
+            set_("spectral_radius", check_positive("spectral_radius", self.spectral_radius))
         check_choice("w_in_init", self.w_in_init, W_IN_INITS)
-        check_nonnegative("w_in_scale", self.w_in_scale)
-        check_nonnegative("w_out_scale", self.w_out_scale)
+        set_("w_in_scale", check_nonnegative("w_in_scale", self.w_in_scale))
+        set_("w_out_scale", check_nonnegative("w_out_scale", self.w_out_scale))
         for name in ("autapses", "train_w_in", "train_b_rec", "train_w_rec", "train_w_out",
                      "train_b_out", "learn_x0"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        check_int("seed", self.seed)
+            set_(name, check_bool(name, getattr(self, name)))
+        set_("seed", check_int("seed", self.seed))
         check_choice("loop", self.loop, LOOPS)
         self._validate_areas(set_)
+        self._validate_tau_inh(set_)
         self._validate_space(set_)
+
+    def _validate_tau_inh(self, set_) -> None:
+        if self.tau_inh_ms is None:
+            return
+        set_("tau_inh_ms", check_positive("tau_inh_ms", self.tau_inh_ms))
+        if self.exc_fraction is None:
+            raise ValueError(
+                f"tau_inh_ms only applies with Dale's law (the time constant of inhibitory units), got "
+                f"tau_inh_ms={self.tau_inh_ms} with exc_fraction=None; set exc_fraction or leave tau_inh_ms None"
+            )
+        sizes = [size for _, size in self.areas] if self.areas is not None else [self.n_units]
+        n_inh = sum(size - int(round(self.exc_fraction * size)) for size in sizes)
+        if n_inh == 0:
+            raise ValueError(
+                f"tau_inh_ms only applies to inhibitory units, but exc_fraction={self.exc_fraction} leaves none "
+                f"of the {self.n_units} units inhibitory; lower exc_fraction or leave tau_inh_ms None"
+            )
+        if self.dt_ms > self.tau_inh_ms:
+            raise ValueError(
+                f"dt_ms must be <= tau_inh_ms, got dt_ms={self.dt_ms}, tau_inh_ms={self.tau_inh_ms}"
+            )
 
     def _validate_areas(self, set_) -> None:
         if self.areas is None:
@@ -203,10 +229,12 @@ class RNNConfig:
             return
         areas = _pairs("areas", self.areas)
         names = [a for a, _ in areas]
+        for a in names:
+            if not isinstance(a, str) or not a:
+                raise TypeError(f"areas names must be non-empty strings, got {a!r}")
         if len(set(names)) != len(names):
             raise ValueError(f"areas must have unique names, got {names}")
-        for a, size in areas:
-            check_int(f"areas[{a!r}]", size, minimum=1)
+        areas = tuple((a, check_int(f"areas[{a!r}]", size, minimum=1)) for a, size in areas)
         total = sum(size for _, size in areas)
         if total != self.n_units:
             raise ValueError(f"areas sizes must sum to n_units={self.n_units}, got {total} ({dict(areas)})")
@@ -220,20 +248,26 @@ class RNNConfig:
         for name in ("input_areas", "output_areas"):
             value = getattr(self, name)
             if value is not None:
+                if not isinstance(value, (str, list, tuple)):
+                    raise TypeError(f"{name} must be an area name or a list of area names, got {value!r}")
                 value = (value,) if isinstance(value, str) else tuple(value)
+                if not value:
+                    raise ValueError(f"{name} must name at least one area of {names} (or be None: all), got []")
                 for a in value:
                     check_choice(name, a, names)
                 set_(name, value)
 
     def _validate_space(self, set_) -> None:
         check_choice("distance_metric", self.distance_metric, DISTANCE_METRICS)
-        check_positive("distance_power", self.distance_power)
+        set_("distance_power", check_positive("distance_power", self.distance_power))
         if self.grid_shape is not None and self.coordinates is not None:
             raise ValueError("give grid_shape or coordinates, not both")
         if self.grid_shape is not None:
-            shape = tuple(self.grid_shape)
-            for s in shape:
-                check_int("grid_shape entries", s, minimum=1)
+            if not isinstance(self.grid_shape, (list, tuple)):
+                raise TypeError(f"grid_shape must be a sequence (nx, ny, nz), got {self.grid_shape!r}")
+            shape = tuple(check_int("grid_shape entries", s, minimum=1) for s in self.grid_shape)
+            if not shape:
+                raise ValueError("grid_shape must hold at least one size, got ()")
             prod = 1
             for s in shape:
                 prod *= s
@@ -241,7 +275,7 @@ class RNNConfig:
                 raise ValueError(f"grid_shape {shape} holds {prod} units, expected n_units={self.n_units}")
             set_("grid_shape", shape)
         if self.coordinates is not None:
-            coords = tuple(tuple(float(c) for c in row) for row in self.coordinates)
+            coords = _coordinates(self.coordinates)
             if len(coords) != self.n_units:
                 raise ValueError(
                     f"coordinates must have one row per unit ({self.n_units}), got {len(coords)} rows"
@@ -302,3 +336,7 @@ class RNNConfig:
             raise TypeError(f"model config must be a mapping, got {type(data).__name__}")
         check_known_keys("model config", data, cls.field_names())
         return cls(**dict(data))
+
+
+# ``RNNConfig(n_unit=3)``: "RNNConfig got an unexpected parameter 'n_unit' (did you mean 'n_units'?)".
+RNNConfig.__init__ = suggest_keywords(RNNConfig.__init__)

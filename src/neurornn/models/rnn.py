@@ -7,6 +7,7 @@ from typing import Mapping, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_bool, check_finite, check_memory, suggest
 from .config import RNNConfig
 from .connectivity import (
     dale_signs,
@@ -116,6 +117,7 @@ class RNN(nn.Module):
         super().__init__()
         if not isinstance(config, RNNConfig):
             raise TypeError(f"config must be an RNNConfig, got {type(config).__name__}")
+        _check_network_memory(config)
         self.config = config
         gen = torch.Generator().manual_seed(config.seed)
         signs = dale_signs(config)
@@ -145,16 +147,24 @@ class RNN(nn.Module):
 
     # ------------------------------------------------------------------ weights
     def _check_given(self, weights: Mapping[str, Tensor], init: dict[str, Tensor]) -> None:
+        if not isinstance(weights, Mapping):
+            raise TypeError(f"weights must be a mapping name -> tensor (names among {list(init)}), "
+                            f"got {type(weights).__name__}")
         for name, value in weights.items():
             if name not in init:
-                raise ValueError(f"unknown weight {name!r}; expected one of {list(init)}")
-            value = torch.as_tensor(value)
+                raise ValueError(f"unknown weight {name!r}{suggest(str(name), init)}; expected one of {list(init)}")
+            try:
+                value = torch.as_tensor(value)
+            except (TypeError, ValueError, RuntimeError):
+                raise TypeError(f"given {name} must be a tensor or an array of numbers, "
+                                f"got {type(value).__name__}") from None
+            if value.is_complex() or value.dtype == torch.bool:
+                raise TypeError(f"given {name} must hold real numbers, got dtype {value.dtype}")
             if tuple(value.shape) != tuple(init[name].shape):
                 raise ValueError(
                     f"given {name} must have shape {tuple(init[name].shape)}, got {tuple(value.shape)}"
                 )
-            if not torch.isfinite(value).all():
-                raise ValueError(f"given {name} contains NaN or inf")
+            check_finite(f"given {name}", value)
         masks = {"w_rec": self.rec_mask, "w_in": self.in_mask, "w_out": self.out_mask}
         for name, mask in masks.items():
             if name in weights and (torch.as_tensor(weights[name]).float() * (1 - mask)).abs().max() > 0:
@@ -211,8 +221,43 @@ class RNN(nn.Module):
                 f"inputs must have shape (batch, time, n_inputs={self.config.n_inputs}), "
                 f"got {tuple(inputs.shape)}"
             )
-        if not torch.isfinite(inputs).all():
-            raise ValueError("inputs contain NaN or inf")
+        if not inputs.is_floating_point():
+            raise TypeError(f"inputs must be a floating-point tensor, got dtype {inputs.dtype}")
+        if inputs.shape[0] == 0 or inputs.shape[1] == 0:
+            raise ValueError(f"inputs must hold at least one trial and one time step, got shape {tuple(inputs.shape)}")
+
+    def _check_initial_state(self, initial_state: Tensor, batch: int) -> Tensor:
+        n = self.config.n_units
+        if not isinstance(initial_state, Tensor):
+            raise TypeError(f"initial_state must be a torch.Tensor, got {type(initial_state).__name__}")
+        shape = tuple(initial_state.shape)
+        if shape not in ((n,), (batch, n), (1, n)):
+            raise ValueError(
+                f"initial_state must have shape (n_units={n},) or (batch={batch}, n_units={n}), got {shape}"
+            )
+        if not initial_state.is_floating_point():
+            raise TypeError(f"initial_state must be a floating-point tensor, got dtype {initial_state.dtype}")
+        check_finite("initial_state", initial_state)
+        return initial_state.to(device=self.alpha.device, dtype=self.alpha.dtype)
+
+    def _check_run_memory(self, batch: int, time: int) -> None:
+        """Refuse a forward pass whose (batch, time, units) tensors would not fit in memory."""
+        n_units, n_outputs = self.config.n_units, self.config.n_outputs
+        size = self.alpha.element_size()
+        # drive, states and rates (batch, time, units), outputs (batch, time, outputs), and their
+        # gradients when autograd records the pass
+        n_bytes = batch * time * (3 * n_units + n_outputs) * size
+        backward = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+        if backward:
+            n_bytes *= 2
+        available, where = None, "available"
+        if self.alpha.device.type == "cuda":
+            available, where = torch.cuda.mem_get_info(self.alpha.device)[0], "free on the GPU"
+        check_memory(f"inputs of shape {(batch, time, self.config.n_inputs)}: the forward pass needs", n_bytes,
+                     "run fewer trials (a smaller batch) or shorter trials at a time",
+                     detail=f"drive, states, rates and outputs: {batch} trials x {time} steps x {n_units} units"
+                            + (", twice over for the backward pass" if backward else ""),
+                     available=available, where=where)
 
     def forward(
         self,
@@ -240,8 +285,16 @@ class RNN(nn.Module):
         ``outputs`` (batch, time, n_outputs).
         """
         self._check_inputs(inputs)
-        inputs = inputs.to(device=self.alpha.device, dtype=self.alpha.dtype)
+        if noise is not None:
+            noise = check_bool("noise", noise)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         batch, time, _ = inputs.shape
+        self._check_run_memory(batch, time)
+        check_finite("inputs", inputs, verb="contain")
+        if initial_state is not None:
+            initial_state = self._check_initial_state(initial_state, batch)
+        inputs = inputs.to(device=self.alpha.device, dtype=self.alpha.dtype)
         w = self.effective_weights()
         use_noise = self.training if noise is None else bool(noise)
         step_noise = None
@@ -250,10 +303,6 @@ class RNN(nn.Module):
             if input_noise is not None:
                 inputs = inputs + input_noise
         x0 = w.x0 if initial_state is None else initial_state
-        if x0.shape[-1] != self.config.n_units:
-            raise ValueError(
-                f"initial_state must have last dimension n_units={self.config.n_units}, got {tuple(x0.shape)}"
-            )
         x0 = x0.expand(batch, self.config.n_units)
         n_units, n_outputs = self.config.n_units, self.config.n_outputs
         # One GEMM (bias folded in) for the input projections of all time steps; w_in.T
@@ -332,3 +381,13 @@ class RNN(nn.Module):
             f"alpha={c.alpha:.3g}{', Dale' if c.dale else ''}) -> {c.n_outputs}"
         )
 
+
+def _check_network_memory(config: RNNConfig) -> None:
+    """Refuse a network whose weight matrices would not fit in memory, before allocating them."""
+    n, n_in, n_out = config.n_units, config.n_inputs, config.n_outputs
+    # float32: the recurrent weights, their mask and one temporary while initialising; the same for
+    # the input and readout matrices
+    n_bytes = 4 * 3 * (n * n + n * n_in + n * n_out)
+    check_memory(f"n_units={n}: the network's weight matrices need", n_bytes, "use fewer units",
+                 detail=f"recurrent weights, their mask and an initialisation temporary: 3 x {n} x {n} float32, "
+                        "plus the input and readout weights")

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import Tensor
 
-from .._validation import check_nonnegative
+from .._validation import check_nonnegative, is_real, plain
 from .base import ms_to_steps
 
 __all__ = [
@@ -96,8 +96,10 @@ def check_values(name: str, values: Any, *, low: float | None = None, high: floa
         raise TypeError(f"{name} must be a sequence of numbers, got {values!r}")
     out = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise TypeError(f"{name} must hold finite numbers, got {v!r}")
+        if not is_real(v):
+            raise TypeError(f"{name} must hold finite numbers, got {plain(v)!r}")
+        if not math.isfinite(v):
+            raise ValueError(f"{name} must hold finite numbers, got {v!r}")
         if positive and v <= 0:
             raise ValueError(f"{name} entries must be > 0, got {v!r}")
         if low is not None and v < low or high is not None and v > high:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Mapping
 import torch
 from torch import Tensor
 
-from .._validation import check_int, check_nonnegative, check_positive
+from .._validation import check_int, check_memory, check_nonnegative, check_positive, plain, suggest, suggest_keywords
 
 __all__ = ["Batch", "Task", "ms_to_steps", "masked_mse"]
 
@@ -118,6 +118,12 @@ class Task(ABC):
         self.dt_ms = float(check_positive("dt_ms", dt_ms))
         self._params: dict[str, Any] = {"dt_ms": self.dt_ms}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A misspelt keyword names the task and suggests the parameter, as tasks.make does.
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = suggest_keywords(cls.__init__, _unknown_parameter)
+
     # ------------------------------------------------------------------ sizes
     @property
     def n_inputs(self) -> int:
@@ -129,7 +135,7 @@ class Task(ABC):
 
     def params(self) -> dict[str, Any]:
         """The keyword arguments that rebuild this task with :func:`neurornn.tasks.make`."""
-        return dict(self._params)
+        return {k: _plain_value(v) for k, v in self._params.items()}
 
     # ------------------------------------------------------------------ trials
     def batch(self, n: int, generator: torch.Generator | None = None) -> Batch:
@@ -140,12 +146,28 @@ class Task(ABC):
         Batch with inputs (n, time, n_inputs), targets (n, time, n_outputs),
         mask (n, time) and conditions of shape (n,).
         """
-        check_int("n", n, minimum=1)
+        n = check_int("n", n, minimum=1)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        self._check_batch_memory(n)
         if generator is None:
             generator = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, ()).item()))
         batch = self.build(n, generator)
         self._check_batch(batch, n)
         return batch
+
+    def _check_batch_memory(self, n: int) -> None:
+        """Refuse a batch whose tensors would not fit in memory (tasks that know their ``n_steps``)."""
+        steps = getattr(self, "n_steps", None)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            return
+        channels = self.n_inputs + self.n_outputs
+        # float32 inputs, targets and mask and int64 periods, about twice over while building
+        n_bytes = 2 * n * steps * (4 * (channels + 1) + 8)
+        check_memory(f"n={n}: a batch of {n} trials of task {self.name!r} needs", n_bytes,
+                     "use fewer trials (a smaller batch_size / eval_batch_size / n_trials)",
+                     detail=f"inputs, targets, mask and periods: {steps} steps x {channels} input and output "
+                            "channels, and as much again while building")
 
     @abstractmethod
     def build(self, n: int, generator: torch.Generator) -> Batch:
@@ -198,3 +220,15 @@ class Task(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._params.items())
         return f"{type(self).__name__}({args})"
+
+
+def _unknown_parameter(task: Task, name: str, known: list[str]) -> ValueError:
+    return ValueError(f"unknown parameter {name!r} for task {type(task).name!r}{suggest(name, known)}; "
+                      f"known: {known}")
+
+
+def _plain_value(value: Any) -> Any:
+    """NumPy scalars (also inside lists and tuples) as Python numbers, for config.yaml."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain_value(v) for v in value)
+    return plain(value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .._validation import is_real, plain
 from ._common import Timeline, check_threshold_pair, threshold_accuracy, to_steps
 from .base import Batch, Task
 from .registry import register
@@ -74,8 +75,8 @@ class GoNoGo(Task):
                 f"stim_on_ms + stim_ms ({stim_on_ms} + {stim_ms}) must end before duration_ms={duration_ms} "
                 "(the response period would be empty)"
             )
-        if not isinstance(go_probability, (int, float)) or not 0 < go_probability < 1:
-            raise ValueError(f"go_probability must be in (0, 1), got {go_probability!r}")
+        if not is_real(go_probability) or not 0 < go_probability < 1:
+            raise ValueError(f"go_probability must be in (0, 1), got {plain(go_probability)!r}")
         self.go_probability = float(go_probability)
         self.threshold_high, self.threshold_low = check_threshold_pair(threshold_high, threshold_low)
         self.timeline = Timeline({"fixation": s["stim_on"], "stimulus": s["stim"],

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .._validation import check_nonnegative
-from ._common import ceiling_criterion
+from ._common import ceiling_criterion, check_values
 from .base import Batch, Task, ms_to_steps
 from .registry import register
 
@@ -77,13 +77,7 @@ class PerceptualDecisionMaking(Task):
         decision_ms: float = 100.0,
     ) -> None:
         super().__init__(dt_ms)
-        coherences = tuple(float(c) for c in coherences)
-        if not coherences:
-            raise ValueError("coherences must not be empty")
-        for c in coherences:
-            check_nonnegative("coherences entries", c)
-            if c > 100:
-                raise ValueError(f"coherences must be in [0, 100] percent, got {c}")
+        coherences = check_values("coherences", coherences, low=0.0, high=100.0)
         self.coherences = coherences
         self.sigma = float(check_nonnegative("sigma", sigma))
         self.durations = {

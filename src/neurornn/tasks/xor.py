@@ -7,9 +7,12 @@ linear readout of the inputs cannot solve.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
+from .._validation import is_real, plain
 from ._common import Timeline, check_threshold_pair, threshold_accuracy, to_steps
 from .base import Batch, Task
 from .registry import register
@@ -65,8 +68,8 @@ class XOR(Task):
         super().__init__(dt_ms)
         s = to_steps({"fixation_ms": fixation_ms, "stimulus_ms": stimulus_ms, "delay_ms": delay_ms,
                       "response_ms": response_ms}, self.dt_ms, required=("stimulus", "response"))
-        if not isinstance(amplitude, (int, float)) or isinstance(amplitude, bool) or amplitude <= 0:
-            raise ValueError(f"amplitude must be a number > 0, got {amplitude!r}")
+        if not is_real(amplitude) or not math.isfinite(amplitude) or amplitude <= 0:
+            raise ValueError(f"amplitude must be a number > 0, got {plain(amplitude)!r}")
         self.amplitude = float(amplitude)
         self.threshold_high, self.threshold_low = check_threshold_pair(threshold_high, threshold_low)
         self.timeline = Timeline(s)

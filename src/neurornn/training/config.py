@@ -7,8 +7,19 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .._validation import check_choice, check_int, check_known_keys, check_positive, suggest
-from .regularizers import regularizer_kinds
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_known_keys,
+    check_positive,
+    check_real,
+    is_real,
+    plain,
+    suggest,
+    suggest_keywords,
+)
+from .regularizers import regularizer_kinds, regularizer_parameters
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "LOSSES", "DEVICES", "SMALL_NETWORK_UNITS"]
 
@@ -22,8 +33,11 @@ def _check_criterion(name: str, value: Any, upper: float | None) -> Any:
     """``None`` (default), ``False`` (off) or a finite number (in (0, upper] if given)."""
     if value is None or value is False:
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_real(value):
         raise TypeError(f"{name} must be a number, None (default) or False (off), got {value!r}")
+    value = plain(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, None (default) or False (off), got {value!r}")
     if value < 0 or (upper is not None and value > upper):
         bound = f"[0, {upper}]" if upper is not None else ">= 0"
         raise ValueError(f"{name} must be in {bound}, got {value!r}")
@@ -119,33 +133,32 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
-        check_int("steps", self.steps, minimum=0)
-        check_int("batch_size", self.batch_size, minimum=1)
-        check_positive("learning_rate", self.learning_rate)
+        set_("steps", check_int("steps", self.steps, minimum=0))
+        set_("batch_size", check_int("batch_size", self.batch_size, minimum=1))
+        set_("learning_rate", check_positive("learning_rate", self.learning_rate))
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_positive("adam_eps", self.adam_eps)
-        if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)):
-            raise TypeError(f"momentum must be a number in [0, 1), got {self.momentum!r}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        set_("adam_eps", check_positive("adam_eps", self.adam_eps))
+        momentum = check_real("momentum", self.momentum, "a number in [0, 1)")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        set_("momentum", momentum)
         if self.grad_clip is not None:
-            check_positive("grad_clip", self.grad_clip)
+            set_("grad_clip", check_positive("grad_clip", self.grad_clip))
         if self.loss is not None:
             check_choice("loss", self.loss, LOSSES)
         set_("regularizers", self._check_regularizers(self.regularizers))
         set_("acc_criterion", _check_criterion("acc_criterion", self.acc_criterion, 1.0))
         set_("loss_criterion", _check_criterion("loss_criterion", self.loss_criterion, None))
-        check_int("eval_every", self.eval_every, minimum=1)
-        check_int("eval_batch_size", self.eval_batch_size, minimum=1)
-        check_int("history_every", self.history_every, minimum=0)
-        check_int("checkpoint_every", self.checkpoint_every, minimum=0)
-        check_int("seed", self.seed, minimum=0)
+        set_("eval_every", check_int("eval_every", self.eval_every, minimum=1))
+        set_("eval_batch_size", check_int("eval_batch_size", self.eval_batch_size, minimum=1))
+        set_("history_every", check_int("history_every", self.history_every, minimum=0))
+        set_("checkpoint_every", check_int("checkpoint_every", self.checkpoint_every, minimum=0))
+        set_("seed", check_int("seed", self.seed, minimum=0))
         check_choice("device", self.device, DEVICES)
         if self.threads is not None:
-            check_int("threads", self.threads, minimum=1)
+            set_("threads", check_int("threads", self.threads, minimum=1))
         for name in ("progress", "eval_noise"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            set_(name, check_bool(name, getattr(self, name)))
 
     @staticmethod
     def _check_regularizers(specs: Any) -> tuple:
@@ -171,9 +184,14 @@ class TrainConfig:
             if "strength" not in spec:
                 raise ValueError(f"regularizers[{i}] ({kind!r}) needs a 'strength'")
             s = spec["strength"]
-            if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s < 0:
+            if not is_real(s) or not math.isfinite(s) or s < 0:
                 raise ValueError(f"regularizers[{i}] ({kind!r}) strength must be a number >= 0, got {s!r}")
-            out.append(dict(spec))
+            known = regularizer_parameters(kind)
+            for key in spec:
+                if key not in ("kind", "strength") and key not in known:
+                    raise ValueError(f"regularizers[{i}] ({kind!r}): unknown parameter {key!r}"
+                                     f"{suggest(str(key), known)}; known: {known}")
+            out.append({key: plain(value) for key, value in spec.items()})
         return tuple(out)
 
     # ------------------------------------------------------------------ helpers
@@ -209,3 +227,7 @@ class TrainConfig:
             raise TypeError(f"train config must be a mapping, got {type(data).__name__}")
         check_known_keys("train config", data, cls.field_names())
         return cls(**dict(data))
+
+
+# ``TrainConfig(step=3)``: "TrainConfig got an unexpected parameter 'step' (did you mean 'steps'?)".
+TrainConfig.__init__ = suggest_keywords(TrainConfig.__init__)

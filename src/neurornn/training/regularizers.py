@@ -58,6 +58,11 @@ def regularizer_kinds() -> list[str]:
     return sorted(_FACTORIES)
 
 
+def regularizer_parameters(kind: str) -> list[str]:
+    """The parameters a spec of ``kind`` may give besides ``kind`` and ``strength``."""
+    return [name for name in inspect.signature(_FACTORIES[kind]).parameters if name not in ("model", "strength")]
+
+
 def build_regularizer(spec: Mapping[str, Any], model: RNN) -> Regularizer:
     """Build a term from ``{"kind": ..., "strength": ..., **params}``."""
     if not isinstance(spec, Mapping) or "kind" not in spec:
@@ -68,7 +73,7 @@ def build_regularizer(spec: Mapping[str, Any], model: RNN) -> Regularizer:
         raise ValueError(f"unknown regularizer kind {kind!r}{suggest(kind, _FACTORIES)}; known: {regularizer_kinds()}")
     strength = check_nonnegative(f"regularizer {kind!r} strength", params.pop("strength", 0.0))
     factory = _FACTORIES[kind]
-    known = [name for name in inspect.signature(factory).parameters if name not in ("model", "strength")]
+    known = regularizer_parameters(kind)
     unknown = [name for name in params if name not in known]
     if unknown:
         raise ValueError(f"regularizer {kind!r}: unknown parameter {unknown[0]!r}{suggest(unknown[0], known)}; "
