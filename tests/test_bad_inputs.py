@@ -662,8 +662,8 @@ def _load_run_without_model():
 
 row("load_run-missing", lambda: nr.load_run("no/such/run-folder"), FileNotFoundError,
     "run folder 'no/such/run-folder' does not exist")
-row("load_run-plain-file", _load_plain_file, ValueError, r"notes.txt' is not a run folder \(no config.yaml\)")
-row("load_run-empty-folder", _load_empty_folder, ValueError, r"is not a run folder \(no config.yaml\)")
+row("load_run-plain-file", _load_plain_file, ValueError, r"notes.txt' is not a run folder \(no readable .neurornn.json manifest")
+row("load_run-empty-folder", _load_empty_folder, ValueError, r"is not a run folder \(no readable .neurornn.json manifest")
 row("load_run-path-type", lambda: nr.load_run(3), TypeError, "path must be a path, got int")
 row("load_run-no-model-file", _load_run_without_model, FileNotFoundError, "has no model.safetensors")
 

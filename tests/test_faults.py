@@ -53,6 +53,7 @@ def in_child(argv: list[str], fault: str | None = None) -> int:
         try:
             if fault is not None:
                 os.environ["NEURORNN_FAULT_WRITE"] = fault
+                nr._files._writes = 0  # count this run's writes only
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
@@ -469,3 +470,12 @@ def test_truncated_model_points_to_resume(finished, capsys):
     capsys.readouterr()
     with pytest.raises(CorruptFileError, match="--resume"):
         nr.load_run(finished)
+
+
+def test_a_run_that_fails_before_its_first_step_leaves_nothing(tmp_path, capsys):
+    huge = "train.batch_size=100000000000"
+    assert cli.main(train_argv(tmp_path / "new", huge)) == 2
+    assert "batch_size" in capsys.readouterr().err and not (tmp_path / "new").exists()
+    (tmp_path / "given").mkdir()
+    assert cli.main(train_argv(tmp_path / "given", huge)) == 2
+    assert (tmp_path / "given").is_dir() and not any((tmp_path / "given").iterdir())  # the user's folder stays

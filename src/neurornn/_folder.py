@@ -28,7 +28,7 @@ from typing import Any
 from ._version import __version__
 from ._files import MANIFEST, MANIFEST_FORMAT, find_root, is_temp_name, read_manifest, sha256, write_manifest
 
-__all__ = ["Folder", "make_folder", "open_folder", "prepare_experiment_folder", "only_leftovers", "folder_kind", "verified_bytes", "CorruptFileError",
+__all__ = ["Folder", "make_folder", "open_folder", "prepare_experiment_folder", "only_leftovers", "remove_if_bare", "folder_kind", "verified_bytes", "CorruptFileError",
            "FolderInUseError", "LOCK"]
 
 LOCK = ".neurornn.lock"
@@ -193,6 +193,19 @@ def only_leftovers(path: str | os.PathLike) -> bool:
     """True when folder ``path`` holds nothing, or only what a writer killed at its very start leaves
     (its lock and temporary files): it counts as empty."""
     return all(p.name == LOCK or is_temp_name(p.name) for p in Path(path).iterdir())
+
+
+def remove_if_bare(path: str | os.PathLike, *, keep_top: bool = False) -> None:
+    """Remove neurornn folder ``path`` when nothing but its manifest, lock and empty folders are left
+    (``keep_top``: keep the folder itself, emptied)."""
+    path = Path(path)
+    if not (path / MANIFEST).is_file() or read_manifest(path)["files"]:
+        return
+    if any(p.is_file() and p.name not in (MANIFEST, LOCK) for p in path.rglob("*")):
+        return
+    (path / MANIFEST).unlink()
+    (path / LOCK).unlink(missing_ok=True)
+    _remove_empty_dirs(path, keep_top=keep_top)
 
 
 def make_folder(path: Any, kind: str, *, overwrite: bool = False, what: str | None = None,

@@ -288,7 +288,7 @@ class RunWriter:
 
     def reset(self) -> None:
         """Delete every file neurornn wrote in the run folder (a run starting again from step 0)."""
-        forget(self.path, list(read_manifest(self.path)["files"]))
+        forget(self.path, [self.path / rel for rel in read_manifest(self.path)["files"]])
 
     def __enter__(self) -> "RunWriter":
         return self

@@ -67,6 +67,8 @@ def show(args: argparse.Namespace) -> int:
     from ..tasks.plotting import describe_batch, plot_task_batch
 
     task = tasks.make(args.name, **_parse_sets([item for group in args.set for item in group]))
+    if args.trials < 1:
+        raise ValueError(f"--trials must be >= 1, got {args.trials}")
     batch = task.batch(max(args.trials, 8), torch.Generator().manual_seed(args.seed))
     print(describe_batch(task, batch))
     if args.out:

@@ -93,13 +93,15 @@ def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
         try:
             value = load_yaml(text, source="it") if text.strip() else None
         except ValueError as err:
-            raise ValueError(f"--set {key}: cannot parse value {text!r} as YAML: {str(err)[3:]}") from None
+            raise ValueError(f"--set {key}: cannot parse value {text!r}: {str(err)[3:]}") from None
         out[section][name] = value
     return out
 
 
 def _read_config_file(path: str) -> dict[str, Any]:
     file = Path(path)
+    if file.is_dir():
+        raise ValueError(f"config file {path!r} is a folder; give a YAML file (e.g. RUN/config.yaml)")
     if not file.is_file():
         raise FileNotFoundError(f"config file {path!r} does not exist")
     data = read_yaml_file(file) or {}

@@ -90,7 +90,7 @@ def get(name: str, *, trust_code: bool = True) -> Callable[..., Task]:
     (``UntrustedCodeError``) instead of imported.
     """
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"task name must be a non-empty string, got {name!r}")
+        raise TypeError(f"task name must be a non-empty string, got {name!r}")
     if names_code(name) and not trust_code:
         raise UntrustedCodeError(f"task {name!r} names code to import; it is imported only when trusted "
                                  "(trust_code=True / --trust-code)")

@@ -36,12 +36,12 @@ import torch
 
 from ..models import RNN
 from ..tasks.base import Task
-from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_step, has_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .history import WeightHistory
 from .losses import task_loss
 from .._files import read_manifest
-from .._folder import verified_bytes
+from .._folder import remove_if_bare, verified_bytes
 from ._setup import (apply_hyperparameters, check_compatible, check_resume_changes, criteria, make_optimizer,
                      regularizer_names, run_summary, training_threads)
 from .regularizers import build_regularizer
@@ -195,13 +195,27 @@ def _train(model, task, config, *, out, overwrite, resume, figures, callback):
     optimizer = make_optimizer(config, params)
     gens = make_generators(config.seed)
 
+    existed = out is not None and Path(out).exists()
     writer = RunWriter(out, overwrite=overwrite, resume=resume) if out is not None else None
     try:
         return _train_in(model, task, config, writer, resume, figures, callback, loss_kind, acc_criterion,
                          loss_criterion, device, params, regularizers, reg_names, optimizer, gens)
+    except Exception:
+        if writer is not None and not resume and _nothing_trained(writer):
+            writer.reset()  # a run that failed before its first step leaves nothing behind
+            writer.close()
+            remove_if_bare(writer.path, keep_top=existed)
+        raise
     finally:
         if writer is not None:
             writer.close()
+
+
+def _nothing_trained(writer) -> bool:
+    try:
+        return checkpoint_step(writer.checkpoint_dir) == 0
+    except (OSError, ValueError):
+        return True
 
 
 def _restore(writer, task, model, config, optimizer, gens):
