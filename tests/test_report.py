@@ -98,3 +98,28 @@ def test_bad_paths(tmp_path):
         write_report(tmp_path / "nope")
     with pytest.raises(TypeError, match="path must be a path"):
         write_report(3)
+
+
+def test_report_without_figures_draws_the_curves_as_svg(run_dir):
+    page = write_report(run_dir, figures=False).read_text()
+    parser = _Collect()
+    parser.feed(page)
+    assert parser.stack == ["html"] or parser.stack == []  # the SVG's tags are closed too
+    # The PNGs already in the folder are still embedded; the training curves are inline SVG, not drawn.
+    assert [img["alt"] for img in parser.images] == ["figures/fixed_points.png", "figures/graph_modules.png"]
+    svg = page[page.index("<svg"):page.index("</svg>")]
+    assert "training curves" in svg and "training step" in svg and "loss (log scale)" in svg
+    assert svg.count("<polyline") == 2  # loss and accuracy, one series each in this metrics.csv
+    assert ">loss<" in svg and ">accuracy<" in svg  # the legend names each line
+    assert "training curves (metrics.csv)" in page
+
+
+def test_svg_curves_skip_what_cannot_be_drawn():
+    from neurornn.analysis._svg import training_curves_svg
+
+    assert training_curves_svg({}) is None
+    assert training_curves_svg({"step": [0.0, 1.0], "grad_norm": [1.0, 2.0]}) is None
+    svg = training_curves_svg({"step": [0.0, 1.0, 2.0], "loss": [float("nan"), -1.0, 0.0]})
+    assert "no finite values" in svg  # nothing positive to put on a log axis
+    one = training_curves_svg({"step": [5.0], "loss": [0.3], "accuracy": [0.5]})
+    assert one.count("<circle") == 2

@@ -1,28 +1,59 @@
 """Figures, drawn on :class:`matplotlib.figure.Figure` objects (no pyplot state).
 
 Every function returns a ``Figure``; :func:`save_figure` writes it (Agg canvas)
-without ever overwriting an existing file unless asked.
+without ever overwriting an existing file unless asked. No figure touches pyplot's
+global state, and text layout done outside a draw (``tight_layout``, ``bbox_inches="tight"``)
+holds the lock matplotlib holds while drawing (:func:`drawing_lock`), so figures can be
+drawn from several threads at once (a notebook still shows a returned ``Figure``). matplotlib is imported by the drawing functions only:
+importing neurornn, or training without figures, never loads it.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from ._files import write_bytes
 
 __all__ = ["new_figure", "save_figure", "plot_training_curves", "plot_example_trials", "shade_mask"]
 
+_FALLBACK_LOCK = threading.RLock()
+
+
+def drawing_lock() -> Any:
+    """The lock that serialises text layout across threads (a re-entrant lock).
+
+    matplotlib's font and mathtext caches are shared by every figure, so
+    ``Figure.draw`` holds a class-wide lock (``Figure._render_lock``) while it
+    draws. Layout computed outside a draw (``tight_layout``, the bounding box of
+    ``bbox_inches="tight"``) measures text too and must hold the same lock, or two
+    threads parse mathtext (log-axis tick labels) at once and one fails.
+    """
+    from matplotlib.figure import Figure
+
+    return getattr(Figure, "_render_lock", _FALLBACK_LOCK)
+
+
+def tight_layout(fig: Figure) -> None:
+    """``fig.tight_layout()`` under :func:`drawing_lock`."""
+    with drawing_lock():
+        fig.tight_layout()
+
 
 def new_figure(width: float = 6.0, height: float = 4.0, **kwargs: Any) -> Figure:
     """A ``Figure`` with an Agg canvas attached (usable without pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), **kwargs)
     FigureCanvasAgg(fig)
     return fig
@@ -33,6 +64,9 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 120, overwri
 
     Raises ``FileExistsError`` if the file exists and ``overwrite`` is False.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     if not isinstance(fig, Figure):
         raise TypeError(f"fig must be a matplotlib.figure.Figure, got {type(fig).__name__}")
     path = Path(path)
@@ -44,7 +78,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 120, overwri
     if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format=path.suffix.lower()[1:], dpi=dpi, bbox_inches="tight")
+    with drawing_lock():
+        fig.savefig(buf, format=path.suffix.lower()[1:], dpi=dpi, bbox_inches="tight")
     return write_bytes(path, buf.getvalue())
 
 
@@ -84,7 +119,7 @@ def plot_training_curves(metrics: Any, title: str | None = None, criterion: floa
     ax_acc.legend(fontsize=8, loc="lower right")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -148,5 +183,5 @@ def plot_example_trials(
         for i in range(n_trials):
             axes[i, k].set_ylim(low - pad, high + pad)
     axes[0, -1].legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig

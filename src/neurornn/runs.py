@@ -513,4 +513,4 @@ def write_report(path: str | os.PathLike, *, figures: bool = True) -> Path:
     """Write ``report.html`` (see :func:`neurornn.analysis.report.write_report`)."""
     from .analysis.report import write_report as _write_report
 
-    return _write_report(path)
+    return _write_report(path, figures=figures)

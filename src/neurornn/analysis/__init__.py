@@ -1,4 +1,10 @@
-"""Analysis: activity, PCA, fixed points, performance, report (and connectivity analyses)."""
+"""Analysis: activity, PCA, fixed points, performance, report (and connectivity analyses).
+
+Importing this package does not import matplotlib (the plotting functions do, when called).
+"""
+
+import importlib
+from typing import TYPE_CHECKING
 
 # Dynamical-systems analysis, performance and report.
 from ._model_access import analysis_copy, resolve_model
@@ -6,7 +12,12 @@ from .activity import Activity, record_activity
 from .cycles import Cycles, detect_cycles
 from .fixed_points import FixedPointFinder, FixedPoints, sample_states, step_jacobians
 from .geometry import describe_geometry
-from .pca import PCA, plot_explained_variance, plot_fixed_points, plot_trajectories
+# pca.py imports matplotlib at its top, so its names are loaded on first use (see __getattr__ below);
+# once pca.py imports matplotlib inside its plotting functions, this can become a plain import.
+if TYPE_CHECKING:
+    from .pca import PCA, plot_explained_variance, plot_fixed_points, plot_trajectories
+_ON_FIRST_USE = {"PCA": "pca", "plot_explained_variance": "pca", "plot_fixed_points": "pca",
+                 "plot_trajectories": "pca"}
 from .performance import (
     PsychometricCurve,
     decision_choices,
@@ -117,3 +128,13 @@ __all__ += [  # connectivity
     "two_area_config",
     "weight_distance",
 ]
+
+
+def __getattr__(name: str):
+    """The names of ``_ON_FIRST_USE``, imported from their module when first asked for."""
+    module = _ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -9,16 +9,18 @@ signed evidence for decision tasks, per context, with a fitted logistic).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from scipy.optimize import minimize
 
 from .._validation import check_choice, check_int
 from ..tasks.base import Batch, Task
 from ._model_access import resolve_model
+
+if TYPE_CHECKING:  # matplotlib is imported by the plotting functions only
+    from matplotlib.figure import Figure
 
 __all__ = [
     "validation_score",
@@ -128,7 +130,9 @@ def plot_trials(
     outputs = _run(model, b).cpu().numpy()
     n = min(n_trials, b.n_trials)
     t_ms = (np.arange(b.n_steps) + 1) * task.dt_ms
-    fig = Figure(figsize=(8, 1.8 * n + 0.6))
+    from ..plotting import new_figure, tight_layout
+
+    fig = new_figure(8, 1.8 * n + 0.6)
     axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
     if task.loss == "cross_entropy":
         shown = torch.softmax(torch.as_tensor(outputs), -1).numpy()
@@ -145,7 +149,7 @@ def plot_trials(
         ax.set_ylabel(ylabel)
     axes[0].legend(fontsize=7, loc="upper left", ncol=len(task.output_names))
     axes[-1].set_xlabel("time (ms)")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -324,9 +328,11 @@ def psychometric_curve(
 
 def plot_psychometric(curves: list[PsychometricCurve], title: str | None = None) -> Figure:
     """Data points and fitted logistic of each curve."""
+    from ..plotting import new_figure, tight_layout
+
     if isinstance(curves, PsychometricCurve):
         curves = [curves]
-    fig = Figure(figsize=(5, 4))
+    fig = new_figure(5, 4)
     ax = fig.add_subplot()
     for i, c in enumerate(curves):
         ax.plot(c.levels_, c.p_choice_, "o", color=f"C{i}")
@@ -341,5 +347,5 @@ def plot_psychometric(curves: list[PsychometricCurve], title: str | None = None)
     ax.axhline(0.5, color="0.8", lw=0.8, zorder=0)
     ax.legend(fontsize=7)
     ax.set_title(title or "Psychometric curve")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig

@@ -6,6 +6,11 @@ base64 PNG, so the file can be mailed or moved alone), every JSON summary in
 ``analysis/`` (so analyses written by other tools appear without changing this
 code: one section per file, its ``message`` entries as text, its numbers as a
 table) and the run's ``config.yaml``.
+
+With ``figures=False`` nothing is drawn and matplotlib is never imported: the
+training curves become a small inline SVG written from ``metrics.csv`` (PNG files
+already in the folder are still embedded). That is what training without figures
+uses, and it is safe to call from several threads at once.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from .._files import write_text
+from ._svg import training_curves_svg
+
+if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
+    from matplotlib.figure import Figure
 
 __all__ = ["write_report", "render_report"]
 
@@ -69,8 +76,11 @@ def _png_data(data: bytes) -> str:
 
 
 def _figure_png(fig: Figure) -> bytes:
+    from ..plotting import drawing_lock
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    with drawing_lock():
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return buf.getvalue()
 
 
@@ -96,7 +106,9 @@ def _training_figure(metrics: dict[str, list[float]]) -> Figure | None:
     acc_cols = [c for c in ("accuracy", "trial_accuracy") if c in metrics]
     if not loss_cols and not acc_cols:
         return None
-    fig = Figure(figsize=(9, 3.2))
+    from ..plotting import new_figure, tight_layout
+
+    fig = new_figure(9, 3.2)
     axes = fig.subplots(1, 2)
     for c in loss_cols:
         axes[0].plot(metrics["step"], metrics[c], label=c)
@@ -109,7 +121,7 @@ def _training_figure(metrics: dict[str, list[float]]) -> Figure | None:
     axes[1].set_title("accuracy")
     for ax in axes:
         ax.legend(fontsize=8)
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -164,8 +176,27 @@ def _figure_key(path: Path) -> tuple:
     return (len(_FIGURE_ORDER), stem)
 
 
-def render_report(path: str | os.PathLike) -> str:
+def _check_figures(figures: Any) -> bool:
+    if not isinstance(figures, bool):
+        raise TypeError(f"figures must be True or False, got {figures!r}")
+    return figures
+
+
+def _training_curves(metrics: dict[str, list[float]], figures: bool) -> str | None:
+    """The report's training-curve block: a PNG drawn by matplotlib, or hand-written SVG."""
+    caption = "<figcaption>training curves (metrics.csv)</figcaption></figure>"
+    if not figures:
+        svg = training_curves_svg(metrics)
+        return None if svg is None else f"<figure>{svg}{caption}"
+    fig = _training_figure(metrics)
+    if fig is None:
+        return None
+    return f"<figure><img src='{_png_data(_figure_png(fig))}' alt='training curves'>{caption}"
+
+
+def render_report(path: str | os.PathLike, *, figures: bool = True) -> str:
     """The HTML text of a run folder's report (see :func:`write_report`)."""
+    _check_figures(figures)
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"run folder {str(path)!r} does not exist")
@@ -207,19 +238,17 @@ def render_report(path: str | os.PathLike) -> str:
         parts.append(f"<h2>Summary</h2><table>{rows}</table>")
 
     # Figures: training curves from metrics.csv when figures/ has none, then every PNG.
-    figures = []
+    pngs: list[Path] = []
     for folder in ("figures", "analysis"):
         if (path / folder).is_dir():
-            figures += sorted((path / folder).glob("*.png"))
-    figures.sort(key=_figure_key)
+            pngs += sorted((path / folder).glob("*.png"))
+    pngs.sort(key=_figure_key)
     sections: dict[str, list[str]] = {}
-    if not any(f.stem.startswith("training_curves") for f in figures):
-        fig = _training_figure(_read_metrics(path / "metrics.csv"))
-        if fig is not None:
-            sections.setdefault("Training", []).append(
-                f"<figure><img src='{_png_data(_figure_png(fig))}' alt='training curves'>"
-                "<figcaption>training curves (metrics.csv)</figcaption></figure>")
-    for f in figures:
+    if not any(f.stem.startswith("training_curves") for f in pngs):
+        block = _training_curves(_read_metrics(path / "metrics.csv"), figures)
+        if block is not None:
+            sections.setdefault("Training", []).append(block)
+    for f in pngs:
         rel = f.relative_to(path).as_posix()
         sections.setdefault(_figure_section(f), []).append(
             f"<figure><img src='{_png_data(f.read_bytes())}' alt='{_esc(rel)}'>"
@@ -243,7 +272,7 @@ def render_report(path: str | os.PathLike) -> str:
             f"<title>{_esc(title)}</title><style>{_CSS}</style></head>\n<body>\n{body}\n</body></html>\n")
 
 
-def write_report(path: str | os.PathLike) -> Path:
+def write_report(path: str | os.PathLike, *, figures: bool = True) -> Path:
     """Write ``RUN/report.html`` from what the run folder holds.
 
     The report is a view of the folder (it holds no result of its own), so it
@@ -252,6 +281,10 @@ def write_report(path: str | os.PathLike) -> Path:
     Parameters
     ----------
     path : path of the run folder
+    figures : bool
+        Draw the training curves with matplotlib (PNG) when ``figures/`` has none.
+        False: never import matplotlib; the curves are a hand-written inline SVG
+        (about 0.01 s instead of the seconds matplotlib takes to start).
 
     Returns
     -------
@@ -259,4 +292,4 @@ def write_report(path: str | os.PathLike) -> Path:
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a path, got {type(path).__name__}")
-    return write_text(Path(path) / "report.html", render_report(path))
+    return write_text(Path(path) / "report.html", render_report(path, figures=figures))

@@ -6,12 +6,16 @@ Drawn on :class:`matplotlib.figure.Figure` (no pyplot state); save with
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from .._validation import check_int
 from .base import Batch, Task
+
+if TYPE_CHECKING:  # matplotlib is imported by the drawing itself (see neurornn.plotting)
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_task_batch", "describe_batch"]
 
