@@ -4,8 +4,9 @@ Every function returns a ``Figure``; :func:`save_figure` writes it (Agg canvas)
 without ever overwriting an existing file unless asked. No figure touches pyplot's
 global state, and text layout done outside a draw (``tight_layout``, ``bbox_inches="tight"``)
 holds the lock matplotlib holds while drawing (:func:`drawing_lock`), so figures can be
-drawn from several threads at once (a notebook still shows a returned ``Figure``). matplotlib is imported by the drawing functions only:
-importing neurornn, or training without figures, never loads it.
+drawn from several threads at once (a notebook still shows a returned ``Figure``).
+matplotlib is imported by the drawing functions only: importing neurornn, or
+training without figures, never loads it.
 """
 
 from __future__ import annotations
