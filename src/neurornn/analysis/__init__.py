@@ -29,6 +29,17 @@ from .performance import (
 )
 from .report import render_report, write_report
 
+# The pipeline: registered analyses, run from Python (analyze_run) and by `neurornn analyze`.
+from .pipeline import (
+    ANALYSES,
+    AnalysisOptions,
+    AnalysisResult,
+    analysis_names,
+    analyze_run,
+    register_analysis,
+    unregister_analysis,
+)
+
 # Connectivity: graph metrics, connectivity inference (teacher-student), tensor components.
 from .graph import (
     adjacency,
@@ -69,13 +80,18 @@ from .tca import (
 )
 
 __all__ = [
+    "ANALYSES",
     "Activity",
+    "AnalysisOptions",
+    "AnalysisResult",
     "Cycles",
     "FixedPointFinder",
     "FixedPoints",
     "PCA",
     "PsychometricCurve",
     "analysis_copy",
+    "analysis_names",
+    "analyze_run",
     "decision_choices",
     "describe_geometry",
     "detect_cycles",
@@ -87,10 +103,12 @@ __all__ = [
     "plot_trials",
     "psychometric_curve",
     "record_activity",
+    "register_analysis",
     "render_report",
     "resolve_model",
     "sample_states",
     "step_jacobians",
+    "unregister_analysis",
     "validation_score",
     "write_report",
 ]
