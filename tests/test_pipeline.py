@@ -21,7 +21,8 @@ from neurornn.analysis import (
     register_analysis,
     unregister_analysis,
 )
-from neurornn.analysis import pipeline
+from neurornn.analysis import _memory, pipeline
+from neurornn.analysis.pipeline import estimate_memory
 from neurornn.cli import main
 from neurornn.training import TrainConfig, train
 
@@ -232,3 +233,38 @@ def test_cli_options_are_named_by_their_flags():
         AnalysisOptions(n_trials=1, labels={"n_trials": "--n-trials"})
     assert AnalysisOptions.of({"fp_inputs": "1, 0.5,0.5"}).fp_input_array(3).tolist() == [[1.0, 0.5, 0.5]]
     assert AnalysisOptions.of({"fp_inputs": np.zeros((2, 3))}).fp_input_array(3).shape == (2, 3)
+
+
+# ---------------------------------------------------------------------- memory
+def test_memory_estimate():
+    est = estimate_memory(["activity", "graph"], {"n_trials": 10}, 100, 50)
+    assert est["batch"] == 10 * 50 * 100 * 4 * _memory.ACTIVITY_COPIES
+    assert est["weights"] == 100 ** 2 * 4 * _memory.WEIGHT_COPIES
+    assert est["total"] == est["batch"] + est["weights"] and est["option"] == "n_trials"
+    assert estimate_memory(["performance"], {}, 100, 50)["option"] == "score_trials"  # 2048 scored trials
+    assert estimate_memory(["graph"], {}, 100, 50)["batch"] == 0
+    available = _memory.available_memory_bytes()
+    assert available is None or available > 0
+
+
+def test_a_batch_too_large_for_memory_is_refused(run_dir, monkeypatch, capsys):
+    monkeypatch.setattr(_memory, "available_memory_bytes", lambda: 1_000_000)  # 1 MB
+    with pytest.raises(ValueError, match=r"need about 0.00\d+ GB .* but 0.001 GB of memory is available; "
+                                         r"lower n_trials or leave out the activity analysis"):
+        analyze_run(run_dir, ["activity"], report=False)  # 256 trials x 25 steps x 16 units
+    assert main(["analyze", str(run_dir), "--activity"]) == 2
+    assert "lower --n-trials or leave out the activity analysis" in capsys.readouterr().err
+    assert not (run_dir / "analysis").exists()
+    assert analyze_run(run_dir, ["activity"], options={"n_trials": 16}, report=False)  # fits in 1 MB
+
+
+def test_a_network_too_large_for_memory_is_refused_before_it_is_built(run_dir, monkeypatch, capsys):
+    monkeypatch.setattr(_memory, "available_memory_bytes", lambda: 64 * 10 ** 9)
+    config = (run_dir / "config.yaml").read_text()
+    assert "n_units: 16" in config
+    (run_dir / "config.yaml").write_text(config.replace("n_units: 16", "n_units: 150000"))
+    (run_dir / "model.safetensors").unlink()  # were the check to fail, loading stops here, not at 90 GB
+    with pytest.raises(ValueError, match="n_units=150000 needs about 360 GB for its weights alone"):
+        analyze_run(run_dir, ["graph"])
+    assert main(["analyze", str(run_dir)]) == 2
+    assert "GB of memory is available" in capsys.readouterr().err

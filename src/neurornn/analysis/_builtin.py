@@ -21,8 +21,21 @@ from .performance import plot_psychometric, plot_trials, psychometric_curve, val
 
 __all__ = ["default_inputs", "slow_point_settings"]
 
+_FORWARD_COPIES = 4  # a noise-free forward pass keeps float32 states, rates and outputs
+
+
+def _forward_memory(trials: int, n_units: int, n_steps: int) -> float:
+    return float(trials) * n_steps * n_units * 4 * _FORWARD_COPIES
+
+
 # ---------------------------------------------------------------------- performance
-@register_analysis("performance", needs=("batch",),
+def _performance_memory(options, n_units: int, n_steps: int):
+    # The scored trials, and the analysis batch that the trial figure runs whole.
+    option = "score_trials" if options.score_trials >= options.n_trials else "n_trials"
+    return _forward_memory(getattr(options, option), n_units, n_steps), option
+
+
+@register_analysis("performance", needs=("batch",), memory=_performance_memory,
                    writes=("analysis/performance.json", "figures/trials.png"),
                    help="validation score on fresh noise-free trials, and example trials")
 def performance(ctx) -> tuple[str, dict]:
@@ -104,7 +117,11 @@ def _psychometric_specs(batch: Any) -> list[tuple[str, str | None]]:
     return [(k, group) for k in coherences]
 
 
-@register_analysis("psychometric", needs=("batch",),
+def _psychometric_memory(options, n_units: int, n_steps: int):
+    return _forward_memory(max(options.n_trials, 2000), n_units, n_steps), None
+
+
+@register_analysis("psychometric", needs=("batch",), memory=_psychometric_memory,
                    writes=("analysis/psychometric.json", "figures/psychometric.png"),
                    help="psychometric curves with fitted logistics (tasks with a signed-evidence condition)")
 def psychometric(ctx) -> tuple[str, list]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from .._validation import suggest
 
 if TYPE_CHECKING:
-    from .pipeline import Context
+    from .pipeline import AnalysisOptions, Context
 
 __all__ = ["Analysis", "AnalysisResult", "ANALYSES", "NEEDS", "analysis_names", "register_analysis",
            "unregister_analysis"]
@@ -54,6 +54,9 @@ class Analysis:
     plan : callable ``(ctx) -> iterable of str``, optional
         The entries of ``writes`` it writes for this run (default: all of them);
         e.g. no 3D figure for fewer than 3 units.
+    memory : callable ``(options, n_units, n_steps) -> (bytes, option name or None)``, optional
+        Memory its largest batch needs beyond the weights, and the option that lowers it.
+        Default: the analysis batch's (``n_trials``) when it needs one, else nothing.
     """
 
     name: str
@@ -62,6 +65,7 @@ class Analysis:
     writes: tuple[str, ...] = ()
     help: str = ""
     plan: Callable[["Context"], Iterable[str]] | None = None
+    memory: Callable[["AnalysisOptions", int, int], tuple[float, str | None]] | None = None
 
     def planned(self, ctx: "Context") -> tuple[str, ...]:
         """The entries of ``writes`` this analysis writes for ``ctx``."""
@@ -125,6 +129,7 @@ def register_analysis(
     writes: Iterable[str] = (),
     help: str = "",
     plan: Callable[["Context"], Iterable[str]] | None = None,
+    memory: Callable[["AnalysisOptions", int, int], tuple[float, str | None]] | None = None,
     replace: bool = False,
 ) -> Callable[[Callable], Callable]:
     """Decorator: register ``fn(ctx)`` as the analysis ``name`` (see :class:`Analysis`).
@@ -154,13 +159,14 @@ def register_analysis(
     entries = _check_entries(name, writes)
     if not isinstance(help, str):
         raise TypeError(f"help of analysis {name!r} must be a str, got {type(help).__name__}")
-    if plan is not None and not callable(plan):
-        raise TypeError(f"plan of analysis {name!r} must be callable, got {type(plan).__name__}")
+    for what, value in (("plan", plan), ("memory", memory)):
+        if value is not None and not callable(value):
+            raise TypeError(f"{what} of analysis {name!r} must be callable, got {type(value).__name__}")
 
     def decorate(fn: Callable) -> Callable:
         if not callable(fn):
             raise TypeError(f"register_analysis({name!r}) decorates a function, got {type(fn).__name__}")
-        _REGISTRY[name] = Analysis(name, fn, needs, entries, help, plan)
+        _REGISTRY[name] = Analysis(name, fn, needs, entries, help, plan, memory)
         return fn
 
     return decorate

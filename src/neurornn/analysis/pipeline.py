@@ -29,6 +29,7 @@ from .._validation import check_choice, check_int, suggest
 from ..runs import load_run
 from ..training.config import SMALL_NETWORK_UNITS
 from . import _builtin  # noqa: F401  (registers the built-in analyses)
+from ._memory import analysis_memory, check_memory, config_units, estimate_memory
 from ._model_access import resolve_model
 from ._options import AnalysisOptions
 from ._registry import (
@@ -44,7 +45,7 @@ from .activity import record_activity
 from .report import write_report
 
 __all__ = ["AnalysisOptions", "AnalysisResult", "Context", "ANALYSES", "analysis_names", "analyze_run",
-           "register_analysis", "unregister_analysis"]
+           "estimate_memory", "register_analysis", "unregister_analysis"]
 
 class Outputs:
     """Writes the files of one analysis: only those it declares, under ``RUN/analysis`` and ``RUN/figures``."""
@@ -248,6 +249,9 @@ def analyze_run(
     Returns
     -------
     dict of name -> AnalysisResult (message, files written, seconds, value).
+
+    Raises ``ValueError`` before loading anything when the network or the analysis
+    batch would need more memory than is available (lower ``n_trials``).
     """
     opts = AnalysisOptions.of(options)
     chosen = _chosen(analyses)
@@ -266,6 +270,7 @@ def analyze_run(
         opts.fp_input_array(model.config.n_inputs)  # the rows' lengths, before anything runs
         ctx = Context(run, model, snapshot, opts, overwrite)
         _check_files(ctx, chosen)
+        _check_batch_memory(ctx, chosen)
         results: dict[str, AnalysisResult] = {}
         for name in chosen:
             results[name] = result = _run_one(ctx, ANALYSES[name])
@@ -277,8 +282,11 @@ def analyze_run(
 
 
 def _as_run(run: Any, options: AnalysisOptions, device: str) -> Any:
-    """``run``, loaded when it is a path."""
+    """``run``, loaded when it is a path (once its weights are known to fit in memory)."""
     if isinstance(run, (str, os.PathLike)):
+        n_units = config_units(Path(run))
+        if n_units is not None:  # before the model is built: its weights alone may not fit
+            check_memory(estimate_memory([], options, n_units, 0), n_units, None, options)
         run = load_run(run, device=device)
     elif not (hasattr(run, "model") and hasattr(run, "history") and hasattr(run, "task")):
         raise TypeError(f"run must be a Run or the path of a run folder, got {type(run).__name__}")
@@ -296,6 +304,16 @@ def _check_files(ctx: Context, chosen: list[str]) -> None:
         names = ", ".join(str(p) for p in existing)
         how = ctx.options.label("overwrite", "overwrite=True")
         raise FileExistsError(f"{names} already exist; use {how} to replace them")
+
+
+def _check_batch_memory(ctx: Context, chosen: list[str]) -> None:
+    opts = ctx.options
+    if not any(analysis_memory(ANALYSES[name]) is not None for name in chosen):
+        check_memory(estimate_memory(chosen, opts, ctx.n_all, 0), ctx.n_all, None, opts)
+        return
+    # Trial length from a few trials of the same seed, before the analysis batch itself is made.
+    n_steps = ctx.task.batch(min(opts.n_trials, 16), torch.Generator().manual_seed(opts.seed)).n_steps
+    check_memory(estimate_memory(chosen, opts, ctx.n_all, n_steps), ctx.n_all, n_steps, opts)
 
 
 def _run_one(ctx: Context, analysis: Analysis) -> AnalysisResult:
