@@ -16,6 +16,7 @@ import torch
 from scipy.optimize import minimize
 
 from .._validation import check_choice, check_int
+from ..plotting import new_figure, tight_layout
 from ..tasks.base import Batch, Task
 from ._model_access import resolve_model
 
@@ -130,8 +131,6 @@ def plot_trials(
     outputs = _run(model, b).cpu().numpy()
     n = min(n_trials, b.n_trials)
     t_ms = (np.arange(b.n_steps) + 1) * task.dt_ms
-    from ..plotting import new_figure, tight_layout
-
     fig = new_figure(8, 1.8 * n + 0.6)
     axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
     if task.loss == "cross_entropy":
@@ -328,8 +327,6 @@ def psychometric_curve(
 
 def plot_psychometric(curves: list[PsychometricCurve], title: str | None = None) -> Figure:
     """Data points and fitted logistic of each curve."""
-    from ..plotting import new_figure, tight_layout
-
     if isinstance(curves, PsychometricCurve):
         curves = [curves]
     fig = new_figure(5, 4)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._files import write_text
+from ..plotting import drawing_lock, new_figure, tight_layout
 from ._svg import training_curves_svg
 
 if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
@@ -76,8 +77,6 @@ def _png_data(data: bytes) -> str:
 
 
 def _figure_png(fig: Figure) -> bytes:
-    from ..plotting import drawing_lock
-
     buf = io.BytesIO()
     with drawing_lock():
         fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
@@ -106,8 +105,6 @@ def _training_figure(metrics: dict[str, list[float]]) -> Figure | None:
     acc_cols = [c for c in ("accuracy", "trial_accuracy") if c in metrics]
     if not loss_cols and not acc_cols:
         return None
-    from ..plotting import new_figure, tight_layout
-
     fig = new_figure(9, 3.2)
     axes = fig.subplots(1, 2)
     for c in loss_cols:
