@@ -357,13 +357,22 @@ def test_code_named_by_a_run_folder_never_runs_uninvited(finished, tmp_path, cap
     with pytest.raises(nr.tasks.UntrustedCodeError, match="trust_code=True"):
         nr.load_run(finished)
     for argv in (["train", "--quiet", "--resume", "--out", str(finished)],
-                 ["train", "--quiet", "--config", str(finished / "config.yaml"), "--out", str(tmp_path / "new")]):
+                 ["train", "--quiet", "--config", str(finished / "config.yaml"), "--out", str(tmp_path / "new")],
+                 ["analyze", str(finished), "--pca", "--no-report"]):
         assert cli.main(argv) == 2
         assert "--trust-code" in capsys.readouterr().err
     assert not (tmp_path / "ran.txt").exists() and sys.path == before
     if spec == "file":  # when asked, it runs
         nr.load_run(finished, trust_code=True)
         assert (tmp_path / "ran.txt").exists()
+        assert cli.main(["analyze", str(finished), "--pca", "--no-report", "--trust-code"]) == 0
+
+
+def test_analysis_waits_for_a_live_run(finished, capsys):
+    with RunWriter(finished, resume=True):
+        assert cli.main(["analyze", str(finished), "--pca", "--no-report"]) == 5
+        assert "in use by process" in capsys.readouterr().err
+    assert not (finished / "analysis").exists()
 
 
 # ---------------------------------------------------------------------- resume settings, CLI errors

@@ -114,3 +114,13 @@ def test_report_figures_flag_is_checked(tmp_path, bad):
 
     with pytest.raises(TypeError, match="figures must be True or False"):
         write_report(tmp_path, figures=bad)
+
+
+def test_training_without_figures_does_not_import_matplotlib(tmp_path):
+    done = _python("import sys\nimport neurornn as nr\n"
+                   "task = nr.tasks.make('perceptual_decision_making', stimulus_ms=200.0)\n"
+                   "cfg = nr.RNNConfig(n_inputs=task.n_inputs, n_units=16, n_outputs=task.n_outputs, dt_ms=task.dt_ms)\n"
+                   "nr.train(nr.RNN(cfg), task, nr.TrainConfig(steps=3, batch_size=8, eval_every=3, progress=False), "
+                   f"out={str(tmp_path / 'run')!r}, figures=False)\n"
+                   "assert 'matplotlib' not in sys.modules\n")
+    assert done.returncode == 0, done.stderr

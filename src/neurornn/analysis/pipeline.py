@@ -26,6 +26,7 @@ import torch
 
 from .._files import write_json
 from .._validation import check_choice, check_int, suggest
+from .._folder import open_folder
 from ..runs import load_run
 from ..training.config import SMALL_NETWORK_UNITS
 from . import _builtin  # noqa: F401  (registers the built-in analyses)
@@ -219,6 +220,7 @@ def analyze_run(
     device: str = "cpu",
     threads: int | None = None,
     callback: Callable[[AnalysisResult], None] | None = None,
+    trust_code: bool = False,
 ) -> dict[str, AnalysisResult]:
     """Run registered analyses on a training run and write their files (what ``neurornn analyze`` does).
 
@@ -245,6 +247,9 @@ def analyze_run(
         torch's choice otherwise); restored afterwards.
     callback : callable, optional
         Called with each :class:`AnalysisResult` as soon as its analysis is done.
+    trust_code : bool
+        Allow a run folder whose task is user code to import it (see :func:`neurornn.load_run`).
+        The run folder's lock is held while the analyses write into it.
 
     Returns
     -------
@@ -262,9 +267,9 @@ def analyze_run(
         check_int(opts.label("threads"), threads, minimum=1)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-    run = _as_run(run, opts, device)
+    run = _as_run(run, opts, device, trust_code)
     model = resolve_model(run, snapshot)
-    with _torch_threads(threads, model.config.n_units):
+    with _torch_threads(threads, model.config.n_units), open_folder(run.path, "run", what="run folder"):
         if opts.area is not None:
             check_choice(opts.label("area"), opts.area, list(model.config.area_slices()))
         opts.fp_input_array(model.config.n_inputs)  # the rows' lengths, before anything runs
@@ -281,13 +286,13 @@ def analyze_run(
     return results
 
 
-def _as_run(run: Any, options: AnalysisOptions, device: str) -> Any:
+def _as_run(run: Any, options: AnalysisOptions, device: str, trust_code: bool) -> Any:
     """``run``, loaded when it is a path (once its weights are known to fit in memory)."""
     if isinstance(run, (str, os.PathLike)):
         n_units = config_units(Path(run))
         if n_units is not None:  # before the model is built: its weights alone may not fit
             check_memory(estimate_memory([], options, n_units, 0), n_units, None, options)
-        run = load_run(run, device=device)
+        run = load_run(run, device=device, trust_code=trust_code)
     elif not (hasattr(run, "model") and hasattr(run, "history") and hasattr(run, "task")):
         raise TypeError(f"run must be a Run or the path of a run folder, got {type(run).__name__}")
     if getattr(run, "path", None) is None:

@@ -73,6 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "matrix products are too small to share and which a second thread slows down badly "
                         "on a busy machine; torch's choice otherwise)")
     p.add_argument("--overwrite", action="store_true", help="replace existing analysis files")
+    p.add_argument("--trust-code", action="store_true",
+                   help="allow a run folder whose task is code ('module:Class', 'file.py:Class') to import it")
     p.add_argument("--no-report", action="store_true", help="do not rebuild report.html")
     p.set_defaults(handler=run)
 
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     results = analyze_run(args.run, _chosen(args), snapshot=args.snapshot, options=options,
                           overwrite=args.overwrite, report=not args.no_report, device=args.device,
-                          threads=args.threads, callback=show)
+                          threads=args.threads, callback=show, trust_code=args.trust_code)
     if not args.no_report:
         print(f"report: {Path(args.run) / 'report.html'}")
     for result in results.values():
