@@ -256,3 +256,39 @@ def test_shared_inputs_gradients_equal_members_float64():
         (ref.outputs**2).sum().backward()
         for name, p in net.named_parameters():
             torch.testing.assert_close(getattr(ens, name).grad[e], p.grad, rtol=1e-10, atol=1e-12, msg=name)
+
+
+class _TensorScores(nr.tasks.Task):
+    """Perceptual decision making whose evaluate() returns tensors, a bool and a per-trial tensor."""
+
+    name = "tensor_scores_pdm"
+    description = "PDM with tensor scores (a test task)"
+
+    def __new__(cls, *args, **kwargs):  # a thin wrapper around the registered task
+        inner = nr.tasks.make("perceptual_decision_making", stimulus_ms=200.0)
+        original = inner.evaluate
+
+        def evaluate(outputs, batch):
+            base = original(outputs, batch)
+            return {"accuracy": torch.tensor(base["accuracy"]), "above_chance": base["accuracy"] > 0.4,
+                    "per_trial": outputs[:, -1, 0], "label": "text is left out"}
+
+        inner.evaluate = evaluate
+        return inner
+
+
+def test_scores_that_are_not_plain_numbers_are_read_the_same_way_everywhere(tmp_path):
+    """Issue 11, bug 1: tensor and bool scores were dropped by train and crashed train_ensemble."""
+    task = _TensorScores()
+    tc = TrainConfig(steps=6, batch_size=8, eval_every=3, eval_batch_size=16, checkpoint_every=0, progress=False,
+                     acc_criterion=False)
+    separate = train(nr.RNN(_base(task)), task, tc)
+    for column in ("accuracy", "above_chance", "per_trial"):
+        assert column in separate.metrics, column
+    assert "label" not in separate.metrics
+    result = train_ensemble([_base(task)], task, [tc])
+    _compare(result[0], separate)
+    np.testing.assert_allclose(result[0].metrics["per_trial"], separate.metrics["per_trial"], rtol=1e-4, atol=1e-5)
+    scores = task.scores(separate.model(task.batch(4, torch.Generator().manual_seed(0)).inputs).outputs,
+                         task.batch(4, torch.Generator().manual_seed(0)))
+    assert set(scores) == {"accuracy", "above_chance", "per_trial"} and all(isinstance(v, float) for v in scores.values())

@@ -43,7 +43,7 @@ def performance(ctx) -> tuple[str, dict]:
     scored = task.batch(o.score_trials, torch.Generator().manual_seed(o.seed + 1))
     with torch.no_grad():
         outputs = model(scored.inputs.to(model.alpha.device), noise=False).outputs
-    scores = {k: float(v) for k, v in task.evaluate(outputs, scored.to(outputs.device)).items()}
+    scores = task.scores(outputs, scored.to(outputs.device))
     loss = validation_score(model, task, scoring="loss", batch=scored)
     data = {"task": task.name, "snapshot": ctx.snapshot, "n_trials": o.score_trials,
             "seed": o.seed + 1, "score": scores.get("accuracy"), "loss_kind": task.loss, "loss": loss,

@@ -94,7 +94,7 @@ def validation_score(
     outputs = _run(model, b)
     b = b.to(outputs.device)
     if scoring == "accuracy":
-        return float(task.evaluate(outputs, b)["accuracy"])
+        return task.scores(outputs, b)["accuracy"]
     if isinstance(scoring, str):
         from ..training.losses import task_loss
 

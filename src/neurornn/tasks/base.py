@@ -215,7 +215,28 @@ class Task(ABC):
         """Score outputs (batch, time, n_outputs) against a batch.
 
         Returns a dict with at least ``"accuracy"`` as the task's seed defines it.
+        Values may be numbers, bools, NumPy scalars or tensors (see :meth:`scores`).
         """
+
+    def scores(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
+        """:meth:`evaluate` as plain floats, the one way every trainer and analysis reads scores.
+
+        A number, bool (1.0 / 0.0), NumPy scalar or one-element tensor becomes its float; a
+        numeric array or tensor of several values (e.g. one score per trial) becomes its mean;
+        anything else (text, ...) is left out. ``"accuracy"`` must be there.
+        """
+        raw = self.evaluate(outputs, batch)
+        if not isinstance(raw, Mapping) or "accuracy" not in raw:
+            got = list(raw) if isinstance(raw, Mapping) else type(raw).__name__
+            raise ValueError(f"task {self.name!r}: evaluate() must return a dict with 'accuracy', got {got}")
+        out = {}
+        for key, value in raw.items():
+            number = _score_value(value)
+            if number is not None:
+                out[str(key)] = number
+        if "accuracy" not in out:
+            raise ValueError(f"task {self.name!r}: evaluate()['accuracy'] must be a number, got {raw['accuracy']!r}")
+        return out
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._params.items())
@@ -225,6 +246,18 @@ class Task(ABC):
 def _unknown_parameter(task: Task, name: str, known: list[str]) -> ValueError:
     return ValueError(f"unknown parameter {name!r} for task {type(task).name!r}{suggest(name, known)}; "
                       f"known: {known}")
+
+
+def _score_value(value: Any) -> float | None:
+    """One score as a float (see :meth:`Task.scores`); ``None`` when it is not numeric."""
+    if isinstance(value, (bool, int, float)):
+        return float(value)
+    if hasattr(value, "dtype") and hasattr(value, "shape"):  # torch tensors, NumPy arrays and scalars
+        tensor = torch.as_tensor(value.detach().cpu() if isinstance(value, Tensor) else value)
+        if tensor.dtype.is_complex or tensor.numel() == 0:
+            return None
+        return float(tensor.double().mean())
+    return None
 
 
 def _plain_value(value: Any) -> Any:

@@ -17,7 +17,7 @@ from ..tasks.base import Task
 from .config import SMALL_NETWORK_UNITS, TrainConfig
 
 __all__ = ["check_compatible", "criteria", "make_optimizer", "apply_hyperparameters", "check_resume_changes",
-           "regularizer_names", "run_summary", "training_threads"]
+           "metric_columns", "regularizer_names", "run_summary", "training_threads"]
 
 # Settings a resumed run cannot take: the generators and the optimiser's state continue from the checkpoint.
 _FIXED_ON_RESUME = {
@@ -80,6 +80,15 @@ def check_resume_changes(saved: TrainConfig, given: TrainConfig) -> None:
     if getattr(saved, unused) != getattr(given, unused):
         raise ValueError(f"train.{unused} has no effect with optimizer {given.optimizer!r}: saved "
                          f"{getattr(saved, unused)!r}, given {getattr(given, unused)!r}")
+
+
+_RESERVED = ("step", "loss", "task_loss", "eval_loss", "grad_norm", "wall_seconds")
+
+
+def metric_columns(scores: dict[str, float]) -> dict[str, float]:
+    """A task's scores (``Task.scores``) as ``metrics.csv`` columns; a name the trainer uses itself gets
+    ``eval_``."""
+    return {key if key not in _RESERVED else f"eval_{key}": value for key, value in scores.items()}
 
 
 def regularizer_names(specs) -> list[str]:

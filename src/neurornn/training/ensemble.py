@@ -54,7 +54,7 @@ from ._ensemble_parts import (
     member_weights,
     stack_inputs,
 )
-from ._setup import check_compatible, criteria, regularizer_names, run_summary
+from ._setup import check_compatible, criteria, metric_columns, regularizer_names, run_summary
 
 __all__ = ["train_ensemble", "EnsembleRun", "SHARED_TRAIN_FIELDS"]
 
@@ -245,18 +245,14 @@ def train_ensemble(
             b = batches[e]
             with torch.no_grad():
                 value = task_loss(loss_kind, tr.outputs, b.targets, b.mask)
-                scores = task.evaluate(tr.outputs, b)
-            if "accuracy" not in scores:
-                raise ValueError(f"task {task.name!r}: evaluate() must return a dict with 'accuracy', got {list(scores)}")
+                scores = task.scores(tr.outputs, b)
             row: dict[str, Any] = {"step": step}
             acc = accum[e]
             n = acc["n"]
             for key in ("loss", "task_loss", *reg_names[e], "grad_norm"):
                 row[key] = float(acc[key]) / n if n else None
             row["eval_loss"] = float(value)
-            for key, val in scores.items():
-                row[key if key not in ("step", "loss", "task_loss", "eval_loss", "grad_norm", "wall_seconds")
-                    else f"eval_{key}"] = float(val)
+            row.update(metric_columns(scores))
             row["wall_seconds"] = round(wall(), 3)
             for key in acc:
                 acc[key] = 0 if key == "n" else 0.0

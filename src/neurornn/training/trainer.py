@@ -43,7 +43,7 @@ from .losses import task_loss
 from .._files import read_manifest
 from .._folder import remove_if_bare, verified_bytes
 from ._setup import (apply_hyperparameters, check_compatible, check_resume_changes, criteria, make_optimizer,
-                     regularizer_names, run_summary, training_threads)
+                     metric_columns, regularizer_names, run_summary, training_threads)
 from .regularizers import build_regularizer
 
 __all__ = ["train", "make_generators", "evaluate", "STOP_REASONS"]
@@ -82,20 +82,9 @@ def evaluate(
     with torch.no_grad():
         traj = model(batch.inputs, noise=noise, generator=noise_generator)
         value = task_loss(loss or task.loss, traj.outputs, batch.targets, batch.mask)
-        scores = task.evaluate(traj.outputs, batch)
-    if "accuracy" not in scores:
-        raise ValueError(f"task {task.name!r}: evaluate() must return a dict with 'accuracy', got {list(scores)}")
-    out = {"eval_loss": float(value)}
-    for key, val in scores.items():
-        if isinstance(val, torch.Tensor) and val.numel() == 1:
-            val = val.item()
-        if isinstance(val, np.generic):
-            val = val.item()
-        if isinstance(val, bool) or not isinstance(val, (int, float)):
-            continue  # metrics.csv holds scalars only
-        out[key if key not in ("step", "loss", "task_loss", "eval_loss", "grad_norm", "wall_seconds")
-            else f"eval_{key}"] = float(val)
-    return out
+        scores = task.scores(traj.outputs, batch)
+    return {"eval_loss": float(value), **metric_columns(scores)}
+
 
 
 class _Interrupt:
