@@ -292,3 +292,26 @@ def test_scores_that_are_not_plain_numbers_are_read_the_same_way_everywhere(tmp_
     scores = task.scores(separate.model(task.batch(4, torch.Generator().manual_seed(0)).inputs).outputs,
                          task.batch(4, torch.Generator().manual_seed(0)))
     assert set(scores) == {"accuracy", "above_chance", "per_trial"} and all(isinstance(v, float) for v in scores.values())
+
+
+def test_a_regulariser_that_reads_the_model_trains_the_ensembles_weights():
+    """Issue 11, bug 2: the ensemble gave regularisers a copy of each network made at the start,
+    so a term reading ``model.w_rec`` had no gradient (|W_rec|^2 ended at 22.9 against 3.1)."""
+    from neurornn.training.regularizers import _FACTORIES, register_regularizer
+
+    if "test_parameter_l2" not in _FACTORIES:
+        @register_regularizer("test_parameter_l2")
+        def _parameter_l2(model, strength):
+            return lambda m, weights, trajectory: strength * m.w_rec.pow(2).sum()
+
+    task = nr.tasks.make("perceptual_decision_making", stimulus_ms=200.0)
+    cfg = _base(task, n_units=32)
+    tc = TrainConfig(steps=30, batch_size=8, eval_every=10, eval_batch_size=16, checkpoint_every=0, progress=False,
+                     acc_criterion=False, learning_rate=1e-2, regularizers=({"kind": "test_parameter_l2", "strength": 1.0},))
+    separate = train(nr.RNN(cfg), task, tc)
+    result = train_ensemble([cfg], task, [tc])
+    _compare(result[0], separate)
+    before = nr.RNN(cfg).w_rec.detach().pow(2).sum()
+    after = result[0].model.w_rec.detach().pow(2).sum()
+    assert after < 0.5 * before
+    torch.testing.assert_close(after, separate.model.w_rec.detach().pow(2).sum(), rtol=1e-4, atol=1e-5)

@@ -200,6 +200,7 @@ def train_ensemble(
         raise ValueError("the networks have no trainable parameters (all train_* flags are False)")
     loss_kind = shared.loss or task.loss
     regs = [[build_regularizer(spec, proxies[e]) for spec in tcs[e].regularizers] for e in range(n_nets)]
+    live = [_LiveMember(proxy) for proxy in proxies]
     reg_names = [regularizer_names(tc.regularizers) for tc in tcs]
     acc_crit, loss_crit = (list(c) for c in zip(*[criteria(task, tc) for tc in tcs]))
     patterns = [tuple(getattr(c, s) != 0 for s in ("sigma_in", "sigma_rec", "sigma_pre", "sigma_post"))
@@ -310,7 +311,7 @@ def train_ensemble(
             tr = member_trajectory(traj, e, lengths[e])
             b = batches[e]
             main = task_loss(loss_kind, tr.outputs, b.targets, b.mask)
-            reg_values = [term(proxies[e], member_weights(weights, e), tr) for term in regs[e]]
+            reg_values = live_terms(ens, live[e], regs[e], member_weights(weights, e), tr, e) if regs[e] else []
             loss = main + sum(reg_values) if reg_values else main
             if not bool(torch.isfinite(loss)):
                 non_finite_loss.append(e)
@@ -430,6 +431,25 @@ def train_ensemble(
             w.close()
         root_folder.close()
     return EnsembleRun(root, runs, names, ens, round(wall(), 3))
+
+
+class _LiveMember(torch.nn.Module):
+    """Network ``e`` of an ensemble as a regulariser sees it: its proxy RNN, whose parameters
+    :func:`live_terms` swaps for the ensemble's own (so gradients reach the weights being trained)."""
+
+    def __init__(self, proxy: RNN) -> None:
+        super().__init__()
+        self.proxy = proxy
+
+    def forward(self, term, weights, trajectory):
+        return term(self.proxy, weights, trajectory)
+
+
+def live_terms(ens, live: _LiveMember, terms, weights, trajectory, e: int) -> list:
+    """The regularisers of network ``e``, called with a model whose parameters are the ensemble's slices."""
+    own = dict(live.proxy.named_parameters())
+    params = {f"proxy.{name}": p[e] for name, p in ens.named_parameters() if name in own}
+    return [torch.func.functional_call(live, params, (term, weights, trajectory)) for term in terms]
 
 
 def _write_summary_csv(path: Path, names, runs, varied) -> None:
