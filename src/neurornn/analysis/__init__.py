@@ -3,21 +3,13 @@
 Importing this package does not import matplotlib (the plotting functions do, when called).
 """
 
-import importlib
-from typing import TYPE_CHECKING
-
 # Dynamical-systems analysis, performance and report.
 from ._model_access import analysis_copy, resolve_model
 from .activity import Activity, record_activity
 from .cycles import Cycles, detect_cycles
 from .fixed_points import FixedPointFinder, FixedPoints, sample_states, step_jacobians
 from .geometry import describe_geometry
-# pca.py imports matplotlib at its top, so its names are loaded on first use (see __getattr__ below);
-# once pca.py imports matplotlib inside its plotting functions, this can become a plain import.
-if TYPE_CHECKING:
-    from .pca import PCA, plot_explained_variance, plot_fixed_points, plot_trajectories
-_ON_FIRST_USE = {"PCA": "pca", "plot_explained_variance": "pca", "plot_fixed_points": "pca",
-                 "plot_trajectories": "pca"}
+from .pca import PCA, plot_explained_variance, plot_fixed_points, plot_trajectories
 from .performance import (
     PsychometricCurve,
     decision_choices,
@@ -146,13 +138,3 @@ __all__ += [  # connectivity
     "two_area_config",
     "weight_distance",
 ]
-
-
-def __getattr__(name: str):
-    """The names of ``_ON_FIRST_USE``, imported from their module when first asked for."""
-    module = _ON_FIRST_USE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value

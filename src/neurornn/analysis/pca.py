@@ -7,15 +7,17 @@ the same activity always gives the same picture.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.ticker
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from .._validation import check_finite, check_int
+from ..plotting import new_figure, tight_layout
 from .activity import Activity
+
+if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
+    from matplotlib.figure import Figure
 
 __all__ = ["PCA", "plot_trajectories", "plot_explained_variance", "plot_fixed_points"]
 
@@ -246,7 +248,7 @@ def plot_trajectories(
     proj = pca.transform(x[:n])[..., :dims]
     values = None if color_by is None else np.asarray(color_by)[:n]
     colors, legend = _colors(values, n)
-    fig = Figure(figsize=(7.5, 5.2), layout="constrained")
+    fig = new_figure(7.5, 5.2, layout="constrained")
     ax = fig.add_subplot(projection="3d" if dims == 3 else None)
     for i in range(n):
         ax.plot(*proj[i].T, color=colors[i], lw=0.8, alpha=0.7)
@@ -274,19 +276,21 @@ def plot_trajectories(
 
 def plot_explained_variance(pca: PCA, max_components: int = 20) -> Figure:
     """Bar plot of explained variance ratio with its cumulative sum."""
+    from matplotlib.ticker import MaxNLocator
+
     pca._check_fitted()
     k = min(pca.n_components_, max_components)
-    fig = Figure(figsize=(5, 3.5))
+    fig = new_figure(5, 3.5)
     ax = fig.add_subplot()
     idx = np.arange(1, k + 1)
     ax.bar(idx, pca.explained_variance_ratio_[:k], color="C0", label="per PC")
     ax.plot(idx, np.cumsum(pca.explained_variance_ratio_[:k]), "k.-", label="cumulative")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("principal component")
     ax.set_ylabel("explained variance ratio")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -340,7 +344,7 @@ def plot_fixed_points(
     proj = pca.transform(pts)
     if proj.shape[-1] < dims:
         proj = np.pad(proj, ((0, 0), (0, dims - proj.shape[-1])))
-    fig = Figure(figsize=(6, 5))
+    fig = new_figure(6, 5)
     ax = fig.add_subplot(projection="3d" if dims == 3 else None)
     st = np.asarray(fps.stable_)
     ax.scatter(*proj[st, :dims].T, s=40, c="k", label="stable")
