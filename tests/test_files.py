@@ -67,3 +67,15 @@ def test_experiment_folder_is_marked_and_only_then_replaced(tmp_path):
         prepare_experiment_folder(user, "sign-tca", overwrite=True)
     assert (user / "data.npz").read_bytes() == b"precious"
     assert prepare_experiment_folder(None, "sign-tca") is None
+
+
+def test_a_file_neurornn_did_not_write_is_never_replaced(tmp_path):
+    with make_folder(tmp_path / "run", "run") as folder:
+        (folder.path / "notes.txt").write_text("mine")
+        with pytest.raises(FileExistsError, match="neurornn did not write it"):
+            write_text(folder.path / "notes.txt", "theirs")
+        assert (folder.path / "notes.txt").read_text() == "mine"
+        assert sorted(p.name for p in folder.path.iterdir()) == [".neurornn.json", ".neurornn.lock", "notes.txt"]
+        write_text(folder.path / "report.html", "a")  # its own files it may rewrite
+        write_text(folder.path / "report.html", "b")
+        assert (folder.path / "report.html").read_text() == "b"

@@ -31,7 +31,7 @@ from typing import Any, Mapping, Sequence
 
 __all__ = ["to_plain", "write_bytes", "write_text", "write_json", "write_csv", "read_json", "temp_name",
            "is_temp_name", "MANIFEST", "MANIFEST_FORMAT", "find_root", "read_manifest", "write_manifest", "forget",
-           "sha256"]
+           "relative_name", "is_written", "sha256"]
 
 _TEMP_SUFFIX = ".tmp"
 MANIFEST = ".neurornn.json"
@@ -91,13 +91,12 @@ def write_bytes(path: str | os.PathLike, data: bytes, *, record: bool = True) ->
 
     Inside a neurornn folder the file and its sha256 are recorded in the folder's
     manifest before the rename (``record=False``: the manifest itself), and an
-    existing file there that neurornn did not write is refused (``FileExistsError``).
+    existing file there that neurornn did not write is refused (``FileExistsError``,
+    and nothing is changed).
     """
     global _writes
     path = Path(path)
     root = find_root(path.parent) if record else None
-    if root is not None:
-        _check_replaceable(root, path)
     _writes += 1
     n = _writes
     tmp = temp_name(path)
@@ -188,22 +187,27 @@ def write_manifest(root: str | os.PathLike, manifest: Mapping[str, Any]) -> None
     write_bytes(Path(root) / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"), record=False)
 
 
-def _relative(root: Path, path: Path) -> str:
+def relative_name(root: str | os.PathLike, path: str | os.PathLike) -> str:
+    """``path`` as the manifest of folder ``root`` names it (relative, with ``/``)."""
     return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root))).as_posix()
 
 
-def _check_replaceable(root: Path, path: Path) -> None:
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise FileExistsError(f"refusing to write {str(path)!r}: it is a link or a folder, not a file neurornn wrote")
-    if path.exists() and _relative(root, path) not in read_manifest(root)["files"]:
-        raise FileExistsError(f"refusing to replace {str(path)!r}: neurornn did not write it (it is not in "
-                              f"{str(root / MANIFEST)!r}); move it out of the folder")
+def is_written(entry: Mapping[str, Any] | None, data: bytes) -> bool:
+    """True when ``data`` is what a manifest ``entry`` says neurornn wrote (its last or previous content)."""
+    return entry is not None and sha256(data) in (entry.get("sha256"), entry.get("previous"))
 
 
 def _record(root: Path, path: Path, data: bytes) -> None:
+    """Record ``path`` in the manifest; refuse to replace a link, a folder or a file neurornn did not write."""
     with _manifest_lock:
         manifest = read_manifest(root)
-        rel = _relative(root, path)
+        rel = relative_name(root, path)
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise FileExistsError(f"refusing to write {str(path)!r}: it is a link or a folder, not a file "
+                                  "neurornn wrote")
+        if path.exists() and rel not in manifest["files"]:
+            raise FileExistsError(f"refusing to replace {str(path)!r}: neurornn did not write it (it is not in "
+                                  f"{str(root / MANIFEST)!r}); move it out of the folder")
         entry = {"sha256": sha256(data), "bytes": len(data)}
         old = manifest["files"].get(rel)
         if old is not None and old.get("sha256") != entry["sha256"]:
@@ -227,7 +231,7 @@ def forget(root: str | os.PathLike, paths: Sequence[str | os.PathLike]) -> None:
     root = Path(root)
     with _manifest_lock:
         manifest = read_manifest(root)
-        gone = [rel for rel in (_relative(root, Path(p)) for p in paths)
+        gone = [rel for rel in (relative_name(root, p) for p in paths)
                 if rel in manifest["files"] and _inside(root, rel)]
         for rel in gone:  # files first: a kill in between leaves listed files missing, never unlisted ones
             (root / rel).unlink(missing_ok=True)

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from ._files import MANIFEST, MANIFEST_FORMAT, find_root, is_temp_name, read_manifest, sha256, write_manifest
+from ._files import (MANIFEST, MANIFEST_FORMAT, find_root, is_temp_name, is_written, read_manifest, relative_name,
+                     write_manifest)
 
 __all__ = ["Folder", "make_folder", "open_folder", "prepare_experiment_folder", "only_leftovers", "remove_if_bare", "folder_kind", "verified_bytes", "CorruptFileError",
            "FolderInUseError", "LOCK"]
@@ -150,7 +151,7 @@ def _survey(root: Path) -> tuple[list[Path], list[str], list[Path]]:
                 ours.append(file)
             elif rel not in listed:
                 others.append(rel)
-            elif sha256(file.read_bytes()) not in (listed[rel].get("sha256"), listed[rel].get("previous")):
+            elif not is_written(listed[rel], file.read_bytes()):
                 others.append(f"{rel} (changed since neurornn wrote it)")
             else:
                 ours.append(file)
@@ -280,15 +281,14 @@ def verified_bytes(path: str | os.PathLike, hint: str = "") -> bytes:
         if not path.is_file():
             raise FileNotFoundError(f"{str(path)!r} does not exist{hint}")
         return path.read_bytes()
-    rel = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root))).as_posix()
-    entry = read_manifest(root)["files"].get(rel)
+    entry = read_manifest(root)["files"].get(relative_name(root, path))
     if entry is None:
         raise CorruptFileError(f"{str(path)!r} is not among the files neurornn wrote in {str(root)!r} "
                                f"(missing from {MANIFEST}){hint}")
     if not path.is_file():
         raise FileNotFoundError(f"{str(path)!r} is missing (neurornn wrote it; it was deleted since){hint}")
     data = path.read_bytes()
-    if sha256(data) not in (entry.get("sha256"), entry.get("previous")):
+    if not is_written(entry, data):
         raise CorruptFileError(f"{str(path)!r} is corrupted or was changed after neurornn wrote it: its sha256 is "
                                f"not the one recorded ({len(data)} bytes, {entry.get('bytes')} written){hint}")
     return data
