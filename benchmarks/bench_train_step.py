@@ -47,6 +47,7 @@ from pathlib import Path
 import torch
 
 import neurornn as nr
+from neurornn.models import Backend, backend_names, register_backend
 from neurornn.models.ensemble import RNNEnsemble
 
 SIZES = [(64, 16, 100), (128, 64, 200), (256, 64, 500), (512, 128, 300)]
@@ -127,11 +128,11 @@ def make_step(loop: str, n: int, batch: int, time_steps: int, seed: int = 0):
     ``loop``: "reference" (the package's reference loop), "unbind" (eager, see
     :func:`unbind_loop`) or "fused".
     """
+    if loop == "unbind" and "bench_unbind" not in backend_names():
+        register_backend(Backend("bench_unbind", unbind_loop, description="the benchmark's eager loop"))
     cfg = nr.RNNConfig(n_inputs=N_INPUTS, n_units=n, n_outputs=N_OUTPUTS,
-                       loop="reference" if loop == "unbind" else loop, seed=seed)
+                       loop="bench_unbind" if loop == "unbind" else loop, seed=seed)
     model = nr.RNN(cfg)
-    if loop == "unbind":
-        model.run_loop = lambda x0, drive, w_rec, noise: unbind_loop(model.dynamics, x0, drive, w_rec, noise)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(seed)
     inputs = torch.randn(batch, time_steps, N_INPUTS, generator=gen)

@@ -315,3 +315,38 @@ def test_a_regulariser_that_reads_the_model_trains_the_ensembles_weights():
     after = result[0].model.w_rec.detach().pow(2).sum()
     assert after < 0.5 * before
     torch.testing.assert_close(after, separate.model.w_rec.detach().pow(2).sum(), rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------- one class
+def test_ensemble_is_one_rnn_of_several_networks():
+    configs = _configs(seed=[0, 1, 2], sigma_rec=[0.1, 0.0, 0.2])
+    model = nr.RNN(configs)
+    assert isinstance(RNNEnsemble(configs), nr.RNN) and model.stacked and model.n_networks == 3
+    assert tuple(model.w_rec.shape) == (3, 10, 10) and not nr.RNN(configs[0]).stacked
+    for a, b in zip(model.state_dict().values(), RNNEnsemble(configs).state_dict().values()):
+        assert torch.equal(a, b)
+    nets = [nr.RNN(c) for c in configs]
+    with torch.no_grad():
+        nets[1].w_rec.mul_(2)
+    stacked = nr.RNN.stack(nets)
+    torch.testing.assert_close(stacked.w_rec[1], nets[1].w_rec, rtol=0, atol=0)
+    back = stacked.member(1)
+    assert not back.stacked and back.config == configs[1]
+    torch.testing.assert_close(back.w_rec, nets[1].w_rec, rtol=0, atol=0)
+    # the analysis entry points (step, rates_of, readout) agree with each network's own
+    state = torch.randn(3, 4, 10)
+    u = torch.randn(3, 4, 3)
+    for e, net in enumerate(nets):
+        torch.testing.assert_close(stacked.step(state, u)[e], net.step(state[e], u[e]), rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(stacked.readout(state)[e], net.readout(state[e]), rtol=1e-6, atol=1e-6)
+    with pytest.raises(TypeError, match="one generator per network"):
+        stacked.train()(torch.zeros(2, 5, 3), generator=torch.Generator())
+    assert "3 networks x" in repr(stacked)
+
+
+def test_analyses_take_one_network_of_several():
+    from neurornn.analysis import record_activity
+
+    model = nr.RNN(_configs(seed=[0, 1]))
+    with pytest.raises(ValueError, match=r"holds 2 networks; analyses take one: model.member\(i\)"):
+        record_activity(model, nr.tasks.make("perceptual_decision_making").batch(4))

@@ -20,6 +20,8 @@ def check_model(model: Any, name: str = "model") -> RNN:
     """``model`` must be a :class:`neurornn.RNN`."""
     if not isinstance(model, RNN):
         raise TypeError(f"{name} must be a neurornn.RNN, got {type(model).__name__}")
+    if model.stacked:
+        raise ValueError(f"{name} holds {model.n_networks} networks; analyses take one: {name}.member(i)")
     return model
 
 
@@ -55,7 +57,7 @@ def resolve_model(source: Any, snapshot: int | None = None) -> RNN:
     if isinstance(source, RNN):
         if snapshot is not None:
             raise ValueError("snapshot needs a run (with a weight history), got a bare RNN model")
-        return source
+        return check_model(source)
     if not hasattr(source, "model"):
         raise TypeError(f"expected a neurornn.RNN or a training run, got {type(source).__name__}")
     if snapshot is None:

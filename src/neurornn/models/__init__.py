@@ -2,12 +2,18 @@
 
 from .config import RNNConfig
 from .dynamics import ACTIVATION_FUNCTIONS, Dynamics, StepNoise, reference_loop
-from .rnn import RNN, Trajectory, Weights, WEIGHT_NAMES
+from .weights import WEIGHT_NAMES, Trajectory, Weights
 from .fused import fused_loop
+from .backends import Backend, backend_names, register_backend, unregister_backend
+from .rnn import RNN
 from .ensemble import RNNEnsemble
 
 __all__ = [
     "ACTIVATION_FUNCTIONS",
+    "Backend",
+    "backend_names",
+    "register_backend",
+    "unregister_backend",
     "Dynamics",
     "RNN",
     "RNNConfig",

@@ -18,14 +18,23 @@ from .._validation import (
     suggest_keywords,
 )
 
-__all__ = ["RNNConfig", "ACTIVATIONS", "FORMS", "W_REC_INITS", "W_IN_INITS", "LOOPS"]
+__all__ = ["RNNConfig", "ACTIVATIONS", "FORMS", "W_REC_INITS", "W_IN_INITS", "LOOPS", "allow_loop"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus", "rectified_tanh", "identity")
 FORMS = ("current", "rate")
 W_REC_INITS = ("gaussian", "gamma", "orthogonal", "kaiming")
 W_IN_INITS = ("gaussian", "identity", "kaiming")
 LOOPS = ("auto", "reference", "fused")
+_LOOP_NAMES = list(LOOPS)  # and the backends registered later (neurornn.models.backends)
 DISTANCE_METRICS = ("euclidean", "cityblock", "chebyshev", "sqeuclidean")
+
+
+def allow_loop(name: str, allowed: bool = True) -> None:
+    """Let ``RNNConfig.loop`` name a time-loop backend (called by ``neurornn.models.register_backend``)."""
+    if allowed and name not in _LOOP_NAMES:
+        _LOOP_NAMES.append(name)
+    elif not allowed and name in _LOOP_NAMES and name not in LOOPS:
+        _LOOP_NAMES.remove(name)
 
 
 def _pairs(name: str, value: Any) -> tuple:
@@ -195,7 +204,7 @@ class RNNConfig:
                      "train_b_out", "learn_x0"):
             set_(name, check_bool(name, getattr(self, name)))
         set_("seed", check_int("seed", self.seed))
-        check_choice("loop", self.loop, LOOPS)
+        check_choice("loop", self.loop, _LOOP_NAMES)
         self._validate_areas(set_)
         self._validate_tau_inh(set_)
         self._validate_space(set_)

@@ -88,6 +88,15 @@ class Dynamics:
     def f(self) -> Callable[[Tensor], Tensor]:
         return ACTIVATION_FUNCTIONS[self.activation]
 
+    @property
+    def rec_noise_scale(self) -> Tensor:
+        """What a unit's ``sigma_rec`` is multiplied by for the Euler step's ``n_rec``:
+        ``sqrt(2 alpha)`` in the current form, ``sqrt(2 / alpha)`` inside ``f`` in the rate form
+        (white noise of variance ``2 sigma^2`` per unit time, integrated over one step)."""
+        if self.form == "current":
+            return torch.sqrt(2 * self.alpha)
+        return torch.sqrt(2 / self.alpha)
+
     def rate(self, state: Tensor, noise: StepNoise | None = None) -> Tensor:
         """Rates of a state: ``f(x + n_pre) + n_post`` (current form) or the state (rate form)."""
         if self.form == "rate":

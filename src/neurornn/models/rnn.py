@@ -1,94 +1,55 @@
-"""The constrained RNN module."""
+"""The constrained RNN module: one network, or several of the same shapes run at once."""
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_bool, check_finite, check_memory, suggest
+from .._validation import check_bool, check_finite
+from ._checks import (check_configs, check_given_weights, check_initial_state, check_inputs, check_network_memory,
+                      check_run_memory)
+from .backends import select_backend
 from .config import RNNConfig
-from .connectivity import (
-    dale_signs,
-    init_input,
-    init_output,
-    init_recurrent,
-    input_mask,
-    output_mask,
-    recurrent_mask,
-    unit_alpha,
-)
-from .dynamics import Dynamics, StepNoise, reference_loop
-from .fused import fused_loop, fused_unsupported_reason
+from .connectivity import (dale_signs, init_input, init_output, init_recurrent, input_mask, output_mask,
+                           recurrent_mask, unit_alpha)
+from .dynamics import Dynamics, StepNoise
+from .noise import NOISE_LEVELS, draw_noise
+from .weights import TRAIN_FLAGS, WEIGHT_NAMES, Trajectory, Weights, affine
 
 __all__ = ["RNN", "Weights", "Trajectory", "WEIGHT_NAMES"]
 
-WEIGHT_NAMES = ("w_in", "w_rec", "b_rec", "w_out", "b_out", "x0")
-_TRAIN_FLAG = {
-    "w_in": "train_w_in",
-    "w_rec": "train_w_rec",
-    "b_rec": "train_b_rec",
-    "w_out": "train_w_out",
-    "b_out": "train_b_out",
-    "x0": "learn_x0",
-}
+_BUFFERS = ("rec_mask", "in_mask", "out_mask", "alpha", "dale_sign")
 
 
-class Weights(NamedTuple):
-    """Effective weights: exactly the matrices the step uses.
-
-    w_in : (n_units, n_inputs); w_rec : (n_units, n_units), ``W[i, j]`` from j onto i;
-    b_rec : (n_units,); w_out : (n_outputs, n_units); b_out : (n_outputs,);
-    x0 : (n_units,) initial state.
-    """
-
-    w_in: Tensor
-    w_rec: Tensor
-    b_rec: Tensor
-    w_out: Tensor
-    b_out: Tensor
-    x0: Tensor
-
-    def as_dict(self) -> dict[str, Tensor]:
-        return dict(self._asdict())
-
-
-def constrained_weights(module: nn.Module) -> Weights:
-    """The constraints as a parameterisation, written once for :class:`RNN` and
-    :class:`~neurornn.models.ensemble.RNNEnsemble` (whose tensors carry a leading
-    networks dimension): ``W_rec = mask * |P| * sign(presynaptic unit)`` under
-    Dale's law, ``mask * P`` otherwise, and the masked input and readout."""
-    if module.config.dale:
-        w_rec = module.rec_mask * module.w_rec.abs() * module.dale_sign.unsqueeze(-2)
-    else:
-        w_rec = module.rec_mask * module.w_rec
-    return Weights(
-        w_in=module.in_mask * module.w_in,
-        w_rec=w_rec,
-        b_rec=module.b_rec,
-        w_out=module.out_mask * module.w_out,
-        b_out=module.b_out,
-        x0=module.x0,
-    )
-
-
-class Trajectory(NamedTuple):
-    """What a forward pass returns, all batch first.
-
-    states : (batch, time, n_units) the Euler state after each input step
-        (``x`` in the current form, ``r`` in the rate form);
-    rates : (batch, time, n_units) firing rates ``r``;
-    outputs : (batch, time, n_outputs) readout ``W_out r + b_out``.
-    """
-
-    states: Tensor
-    rates: Tensor
-    outputs: Tensor
+def _initial_tensors(config: RNNConfig, weights: Mapping[str, Tensor] | None) -> tuple[dict, dict]:
+    """One network's buffers and initial parameters (from its seed, or the given effective weights)."""
+    gen = torch.Generator().manual_seed(config.seed)
+    signs = dale_signs(config)
+    buffers = {"rec_mask": recurrent_mask(config, gen), "in_mask": input_mask(config),
+               "out_mask": output_mask(config), "alpha": unit_alpha(config),
+               "dale_sign": signs if signs is not None else torch.ones(config.n_units)}
+    init = {
+        "w_in": init_input(config, buffers["in_mask"], gen),
+        "w_rec": init_recurrent(config, buffers["rec_mask"], gen),
+        "b_rec": torch.zeros(config.n_units),
+        "w_out": init_output(config, buffers["out_mask"], gen),
+        "b_out": torch.zeros(config.n_outputs),
+        "x0": torch.zeros(config.n_units),
+    }
+    if weights is not None:
+        masks = {"w_rec": buffers["rec_mask"], "w_in": buffers["in_mask"], "w_out": buffers["out_mask"]}
+        check_given_weights(config, weights, init, masks, buffers["dale_sign"])
+        for name, value in weights.items():
+            init[name] = torch.as_tensor(value, dtype=torch.float32).clone()
+    if config.dale:
+        init["w_rec"] = init["w_rec"].abs()
+    return buffers, init
 
 
 class RNN(nn.Module):
-    r"""Continuous-time RNN with biological constraints, Euler-discretised.
+    r"""Continuous-time RNN with biological constraints, Euler-discretised: one network, or several.
 
     The equations live in :mod:`neurornn.models.dynamics` (written once):
 
@@ -103,257 +64,226 @@ class RNN(nn.Module):
     input and readout weights are masked by the input and output areas. Parameters
     whose train flag is False are frozen (``requires_grad=False``).
 
+    Several networks: ``RNN([config_0, config_1, ...])`` holds E networks of the same
+    shapes (see :data:`~neurornn.models._checks.SHARED_FIELDS`) with every parameter
+    and buffer stacked along a leading ``networks`` dimension (``w_rec`` is (E, units,
+    units), trajectories (E, batch, time, units)); one call of the time loop runs them
+    all. They may differ in seed, time constants, noise levels, connection probability,
+    fraction of excitatory units. Network ``e`` computes exactly what
+    ``RNN(configs[e])`` with the same weights computes; :meth:`member` gives it back.
+
     Parameters
     ----------
-    config : RNNConfig
+    config : RNNConfig, or a sequence of RNNConfig (several networks)
     weights : mapping name -> tensor, optional
         Given initial *effective* weights (any of ``w_in``, ``w_rec``, ``b_rec``,
         ``w_out``, ``b_out``, ``x0``), e.g. an identity ``w_in`` for one-to-one
         stimulation; freeze them with the config's train flags. A given ``w_rec``
-        must respect the Dale signs and have no weight outside the mask.
+        must respect the Dale signs and have no weight outside the mask. For several
+        networks, a sequence of such mappings (or None), one per network.
     """
 
-    def __init__(self, config: RNNConfig, weights: Mapping[str, Tensor] | None = None) -> None:
+    def __init__(self, config: RNNConfig | Sequence[RNNConfig],
+                 weights: Mapping[str, Tensor] | Sequence[Mapping[str, Tensor] | None] | None = None) -> None:
         super().__init__()
-        if not isinstance(config, RNNConfig):
-            raise TypeError(f"config must be an RNNConfig, got {type(config).__name__}")
-        _check_network_memory(config)
-        self.config = config
-        gen = torch.Generator().manual_seed(config.seed)
-        signs = dale_signs(config)
-        self.register_buffer("rec_mask", recurrent_mask(config, gen))
-        self.register_buffer("in_mask", input_mask(config))
-        self.register_buffer("out_mask", output_mask(config))
-        self.register_buffer("alpha", unit_alpha(config))
-        self.register_buffer("dale_sign", signs if signs is not None else torch.ones(config.n_units))
+        self.stacked = not isinstance(config, RNNConfig)
+        if self.stacked:
+            if not isinstance(config, Sequence) or isinstance(config, (str, bytes)):
+                raise TypeError(f"config must be an RNNConfig, got {type(config).__name__}")
+            self.configs = check_configs(config)
+            given = [None] * len(self.configs) if weights is None else list(weights)
+            if len(given) != len(self.configs):
+                raise ValueError(f"weights must have one entry (a mapping or None) per network "
+                                 f"({len(self.configs)}), got {len(given)}")
+        else:
+            self.configs, given = (config,), [weights]
+        check_network_memory(self.configs[0], len(self.configs))
+        parts = [_initial_tensors(c, w) for c, w in zip(self.configs, given)]
+        join = (lambda xs: torch.stack(xs)) if self.stacked else (lambda xs: xs[0])
+        for name in _BUFFERS:
+            self.register_buffer(name, join([b[name] for b, _ in parts]))
+        for name in WEIGHT_NAMES:
+            self.register_parameter(name, nn.Parameter(join([p[name] for _, p in parts]),
+                                                       requires_grad=getattr(self.config, TRAIN_FLAGS[name])))
+        for name in NOISE_LEVELS:  # (networks,) or (): what draw_noise scales by
+            levels = [getattr(c, name) for c in self.configs]
+            self.register_buffer(name, torch.tensor(levels if self.stacked else levels[0]), persistent=False)
 
-        init = {
-            "w_in": init_input(config, self.in_mask, gen),
-            "w_rec": init_recurrent(config, self.rec_mask, gen),
-            "b_rec": torch.zeros(config.n_units),
-            "w_out": init_output(config, self.out_mask, gen),
-            "b_out": torch.zeros(config.n_outputs),
-            "x0": torch.zeros(config.n_units),
-        }
-        if weights is not None:
-            self._check_given(weights, init)
-            for name, value in weights.items():
-                init[name] = torch.as_tensor(value, dtype=torch.float32).clone()
-        for name, value in init.items():
-            param = value.abs() if (name == "w_rec" and config.dale) else value
-            self.register_parameter(
-                name, nn.Parameter(param, requires_grad=getattr(config, _TRAIN_FLAG[name]))
-            )
+    # ------------------------------------------------------------------ networks
+    @property
+    def config(self) -> RNNConfig:
+        """The network's config (network 0's for several networks: the shared fields are the same)."""
+        return self.configs[0]
+
+    @property
+    def n_networks(self) -> int:
+        return len(self.configs)
+
+    @classmethod
+    def stack(cls, networks: Sequence["RNN"]) -> "RNN":
+        """One model of several networks holding copies of the current weights of ``networks``."""
+        if isinstance(networks, RNN) or not isinstance(networks, Sequence) or not networks:
+            raise TypeError(f"networks must be a non-empty sequence of RNN, got {type(networks).__name__}")
+        for i, net in enumerate(networks):
+            if not isinstance(net, RNN) or net.stacked:
+                raise TypeError(f"networks[{i}] must be a single-network RNN, got {net!r:.60}")
+        model = cls([net.config for net in networks]).to(device=networks[0].alpha.device,
+                                                         dtype=networks[0].alpha.dtype)
+        for e, net in enumerate(networks):
+            model.load_member(e, net)
+        return model
+
+    def member(self, e: int) -> "RNN":
+        """A new single-network :class:`RNN` with the current weights of network ``e`` (a copy)."""
+        if isinstance(e, bool) or not isinstance(e, int) or not -self.n_networks <= e < self.n_networks:
+            raise ValueError(f"network index must be an int in [0, {self.n_networks}), got {e!r}")
+        net = RNN(self.configs[e]).to(device=self.alpha.device, dtype=self.alpha.dtype)
+        state = self.state_dict()
+        net.load_state_dict({k: (v[e] if self.stacked else v).detach().clone() for k, v in state.items()})
+        return net.train(self.training)
+
+    def members(self) -> list["RNN"]:
+        """Copies of all networks as single-network :class:`RNN` (see :meth:`member`)."""
+        return [self.member(e) for e in range(self.n_networks)]
+
+    def load_member(self, e: int, net: "RNN") -> None:
+        """Copy the weights of the single-network ``net`` into network ``e``."""
+        if not isinstance(net, RNN) or net.stacked:
+            raise TypeError(f"net must be a single-network RNN, got {type(net).__name__}")
+        with torch.no_grad():
+            for name in WEIGHT_NAMES:
+                target = getattr(self, name)
+                (target[e] if self.stacked else target).copy_(getattr(net, name))
 
     # ------------------------------------------------------------------ weights
-    def _check_given(self, weights: Mapping[str, Tensor], init: dict[str, Tensor]) -> None:
-        if not isinstance(weights, Mapping):
-            raise TypeError(f"weights must be a mapping name -> tensor (names among {list(init)}), "
-                            f"got {type(weights).__name__}")
-        for name, value in weights.items():
-            if name not in init:
-                raise ValueError(f"unknown weight {name!r}{suggest(str(name), init)}; expected one of {list(init)}")
-            try:
-                value = torch.as_tensor(value)
-            except (TypeError, ValueError, RuntimeError):
-                raise TypeError(f"given {name} must be a tensor or an array of numbers, "
-                                f"got {type(value).__name__}") from None
-            if value.is_complex() or value.dtype == torch.bool:
-                raise TypeError(f"given {name} must hold real numbers, got dtype {value.dtype}")
-            if tuple(value.shape) != tuple(init[name].shape):
-                raise ValueError(
-                    f"given {name} must have shape {tuple(init[name].shape)}, got {tuple(value.shape)}"
-                )
-            check_finite(f"given {name}", value)
-        masks = {"w_rec": self.rec_mask, "w_in": self.in_mask, "w_out": self.out_mask}
-        for name, mask in masks.items():
-            if name in weights and (torch.as_tensor(weights[name]).float() * (1 - mask)).abs().max() > 0:
-                raise ValueError(f"given {name} has non-zero weights outside the connectivity mask")
-        if "w_rec" in weights and self.config.dale:
-            w = torch.as_tensor(weights["w_rec"]).float()
-            if (w * self.dale_sign[None, :] < 0).any():
-                raise ValueError("given w_rec breaks Dale's law: column j must have the sign of unit j")
-
     def effective_weights(self) -> Weights:
-        """The weights exactly as the step uses them (differentiable w.r.t. the parameters)."""
-        return constrained_weights(self)
+        """The weights exactly as the step uses them (differentiable w.r.t. the parameters):
+        ``W_rec = mask * |P| * sign(presynaptic unit)`` under Dale's law, ``mask * P`` otherwise,
+        and the masked input and readout."""
+        if self.config.dale:
+            w_rec = self.rec_mask * self.w_rec.abs() * self.dale_sign.unsqueeze(-2)
+        else:
+            w_rec = self.rec_mask * self.w_rec
+        return Weights(w_in=self.in_mask * self.w_in, w_rec=w_rec, b_rec=self.b_rec,
+                       w_out=self.out_mask * self.w_out, b_out=self.b_out, x0=self.x0)
 
     @property
     def dynamics(self) -> Dynamics:
-        return Dynamics(self.config.form, self.config.activation, self.alpha)
+        """The step; ``alpha`` of shape (units,), or (networks, 1, units) for several networks."""
+        alpha = self.alpha[:, None, :] if self.stacked else self.alpha
+        return Dynamics(self.config.form, self.config.activation, alpha)
 
     # ------------------------------------------------------------------ noise
     def draw_noise(
-        self, batch: int, time: int, generator: torch.Generator | None = None
+        self, batch: int, time: int,
+        generator: torch.Generator | Sequence[torch.Generator | None] | None = None,
     ) -> tuple[Tensor | None, StepNoise]:
-        """Draw input and step noise for a trajectory from ``generator``.
+        """Draw input and step noise for a trajectory (see :mod:`neurornn.models.noise`).
 
-        Returns ``(input_noise (batch, time, n_inputs) or None, StepNoise)``.
+        ``generator``: one generator, or for several networks one per network (networks
+        given the same generator object share one draw, each scaled by its own levels;
+        one generator for all draws the networks' noise one after the other).
+        Returns ``(input_noise (batch, time, n_inputs) or None, StepNoise)``, with a
+        leading networks dimension for several networks.
         """
-        cfg = self.config
-        device, dtype = self.alpha.device, self.alpha.dtype
+        levels = {name: getattr(self, name) for name in NOISE_LEVELS}
+        return draw_noise(self.configs, levels, self.dynamics.rec_noise_scale, batch, time,
+                          self._generators(generator), stacked=self.stacked)
 
-        def draw(sigma: float, width: int, scale: Tensor | float = 1.0) -> Tensor | None:
-            if sigma == 0:
-                return None
-            xi = torch.randn(batch, time, width, generator=generator, dtype=dtype, device="cpu")
-            return xi.to(device) * (sigma * scale)
-
-        if cfg.form == "current":
-            rec_scale = torch.sqrt(2 * self.alpha)
-        else:
-            rec_scale = torch.sqrt(2 / self.alpha)
-        return (
-            draw(cfg.sigma_in, cfg.n_inputs),
-            StepNoise(
-                rec=draw(cfg.sigma_rec, cfg.n_units, rec_scale),
-                pre=draw(cfg.sigma_pre, cfg.n_units),
-                post=draw(cfg.sigma_post, cfg.n_units),
-            ),
-        )
+    def _generators(self, generator) -> list:
+        if generator is None:
+            return [None] * self.n_networks
+        if isinstance(generator, torch.Generator):
+            if self.stacked:
+                raise TypeError(f"a model of {self.n_networks} networks draws its noise from one generator per "
+                                f"network: give a sequence of {self.n_networks} torch.Generator, got one")
+            return [generator]
+        if isinstance(generator, Sequence) and not isinstance(generator, (str, bytes)):
+            gens = list(generator)
+            if len(gens) != self.n_networks:
+                raise ValueError(f"generators must have one entry per network ({self.n_networks}), got {len(gens)}")
+            for i, g in enumerate(gens):
+                if g is not None and not isinstance(g, torch.Generator):
+                    raise TypeError(f"generators[{i}] must be a torch.Generator or None, got {type(g).__name__}")
+            return gens
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
 
     # ------------------------------------------------------------------ running
-    def _check_inputs(self, inputs: Tensor) -> None:
-        if not isinstance(inputs, Tensor):
-            raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
-        if inputs.ndim != 3 or inputs.shape[-1] != self.config.n_inputs:
-            raise ValueError(
-                f"inputs must have shape (batch, time, n_inputs={self.config.n_inputs}), "
-                f"got {tuple(inputs.shape)}"
-            )
-        if not inputs.is_floating_point():
-            raise TypeError(f"inputs must be a floating-point tensor, got dtype {inputs.dtype}")
-        if inputs.shape[0] == 0 or inputs.shape[1] == 0:
-            raise ValueError(f"inputs must hold at least one trial and one time step, got shape {tuple(inputs.shape)}")
-
-    def _check_initial_state(self, initial_state: Tensor, batch: int) -> Tensor:
-        n = self.config.n_units
-        if not isinstance(initial_state, Tensor):
-            raise TypeError(f"initial_state must be a torch.Tensor, got {type(initial_state).__name__}")
-        shape = tuple(initial_state.shape)
-        if shape not in ((n,), (batch, n), (1, n)):
-            raise ValueError(
-                f"initial_state must have shape (n_units={n},) or (batch={batch}, n_units={n}), got {shape}"
-            )
-        if not initial_state.is_floating_point():
-            raise TypeError(f"initial_state must be a floating-point tensor, got dtype {initial_state.dtype}")
-        check_finite("initial_state", initial_state)
-        return initial_state.to(device=self.alpha.device, dtype=self.alpha.dtype)
-
-    def _check_run_memory(self, batch: int, time: int) -> None:
-        """Refuse a forward pass whose (batch, time, units) tensors would not fit in memory."""
-        n_units, n_outputs = self.config.n_units, self.config.n_outputs
-        size = self.alpha.element_size()
-        # drive, states and rates (batch, time, units), outputs (batch, time, outputs), and their
-        # gradients when autograd records the pass
-        n_bytes = batch * time * (3 * n_units + n_outputs) * size
-        backward = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
-        if backward:
-            n_bytes *= 2
-        available, where = None, "available"
-        if self.alpha.device.type == "cuda":
-            available, where = torch.cuda.mem_get_info(self.alpha.device)[0], "free on the GPU"
-        check_memory(f"inputs of shape {(batch, time, self.config.n_inputs)}: the forward pass needs", n_bytes,
-                     "run fewer trials (a smaller batch) or shorter trials at a time",
-                     detail=f"drive, states, rates and outputs: {batch} trials x {time} steps x {n_units} units"
-                            + (", twice over for the backward pass" if backward else ""),
-                     available=available, where=where)
-
     def forward(
         self,
         inputs: Tensor,
         *,
         noise: bool | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator | None] | None = None,
+        generators: Sequence[torch.Generator | None] | None = None,
         initial_state: Tensor | None = None,
     ) -> Trajectory:
-        """Run the network over a batch of input sequences.
+        """Run the network(s) over a batch of input sequences.
 
         Parameters
         ----------
         inputs : Tensor of shape (batch, time, n_inputs)
+            For several networks also (networks, batch, time, n_inputs): each its own trials.
         noise : bool, optional
             Add the configured noise; default: on in training mode, off in eval mode.
         generator : torch.Generator, optional
-            Source of the noise (seeded reproducibility).
-        initial_state : Tensor of shape (batch, n_units) or (n_units,), optional
-            Overrides ``x0``.
+            Source of the noise (seeded reproducibility); for several networks one per
+            network (see :meth:`draw_noise`). ``generators=`` is the same argument.
+        initial_state : Tensor broadcastable to (batch, n_units), optional
+            Overrides ``x0``; for several networks broadcastable to (networks, batch, n_units).
 
         Returns
         -------
-        Trajectory with ``states`` and ``rates`` (batch, time, n_units) and
-        ``outputs`` (batch, time, n_outputs).
+        Trajectory with ``states`` and ``rates`` (batch, time, n_units) and ``outputs``
+        (batch, time, n_outputs), each with a leading networks dimension for several networks.
         """
-        self._check_inputs(inputs)
+        if generators is not None:
+            if generator is not None:
+                raise TypeError("give generator= or generators=, not both")
+            generator = generators
+        cfg = self.config
+        inputs = check_inputs(inputs, cfg.n_inputs, self.n_networks if self.stacked else None)
         if noise is not None:
             noise = check_bool("noise", noise)
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        batch, time, _ = inputs.shape
-        self._check_run_memory(batch, time)
+        gens = self._generators(generator)
+        batch, time = inputs.shape[-3], inputs.shape[-2]
+        backward = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+        check_run_memory(cfg, self.n_networks, batch, time, self.alpha, backward)
         check_finite("inputs", inputs, verb="contain")
+        lead = (self.n_networks,) if self.stacked else ()
         if initial_state is not None:
-            initial_state = self._check_initial_state(initial_state, batch)
+            initial_state = check_initial_state(initial_state, lead, batch, cfg.n_units, self.alpha)
         inputs = inputs.to(device=self.alpha.device, dtype=self.alpha.dtype)
         w = self.effective_weights()
-        use_noise = self.training if noise is None else bool(noise)
         step_noise = None
-        if use_noise:
-            input_noise, step_noise = self.draw_noise(batch, time, generator)
+        if self.training if noise is None else noise:
+            input_noise, step_noise = self.draw_noise(batch, time, gens)
             if input_noise is not None:
                 inputs = inputs + input_noise
-        x0 = w.x0 if initial_state is None else initial_state
-        x0 = x0.expand(batch, self.config.n_units)
-        n_units, n_outputs = self.config.n_units, self.config.n_outputs
-        # One GEMM (bias folded in) for the input projections of all time steps; w_in.T
-        # contiguous: autograd then forms dW_in as inputs^T @ dL/d(drive), 2x faster here.
-        # With the fused loop, the rows go in (time, batch) order: its buffers are
-        # time-major behind (batch, time, units) views, so that neither the drive, the
-        # rates nor their gradients are ever transposed in memory.
-        time_major = self.config.loop != "reference"
-        rows = inputs.transpose(0, 1) if time_major else inputs
-        drive = torch.addmm(w.b_rec, rows.reshape(batch * time, -1), w.w_in.T.contiguous())
-        drive = drive.view(time, batch, n_units).transpose(0, 1) if time_major else drive.view(batch, time, n_units)
-        states, rates = self.run_loop(x0, drive, w.w_rec, step_noise)
-        if rates.transpose(0, 1).is_contiguous():  # time-major rates (the fused loop's)
-            outputs = torch.addmm(w.b_out, rates.transpose(0, 1).reshape(time * batch, n_units), w.w_out.T)
-            outputs = outputs.view(time, batch, n_outputs).transpose(0, 1).contiguous()
-        else:
-            outputs = torch.addmm(w.b_out, rates.reshape(batch * time, n_units), w.w_out.T)
-            outputs = outputs.view(batch, time, n_outputs)
-        return Trajectory(states, rates, outputs)
-
-    def run_loop(
-        self, x0: Tensor, drive: Tensor, w_rec: Tensor, noise: StepNoise | None
-    ) -> tuple[Tensor, Tensor]:
-        """The time loop: ``(states, rates)`` of shape (batch, time, n_units).
-
-        Dispatches on ``config.loop``: ``"reference"`` steps :meth:`Dynamics.step`
-        under autograd; ``"fused"`` runs :func:`~neurornn.models.fused.fused_loop`
-        (hand-written backward through time, tested equal to the reference) and
-        raises where it does not apply; ``"auto"`` runs the fused loop when it
-        applies and the reference loop otherwise (same results).
-        """
-        loop = self.config.loop
-        if loop == "reference":
-            return reference_loop(self.dynamics, x0, drive, w_rec, noise)
+        x0 = w.x0.unsqueeze(-2) if initial_state is None else initial_state
+        x0 = x0.expand(*lead, batch, cfg.n_units)
         dynamics = self.dynamics
-        reason = fused_unsupported_reason(dynamics, x0, drive, w_rec, noise)
-        if reason is None:
-            return fused_loop(dynamics, x0, drive, w_rec, noise)
-        if loop == "fused":
-            raise ValueError(
-                f"loop='fused' cannot run here: {reason}; use loop='auto' or loop='reference'"
-            )
-        return reference_loop(dynamics, x0, drive, w_rec, noise)
+        shape = (*lead, batch, time, cfg.n_units)
+        backend = select_backend(cfg.loop, dynamics, x0, self.alpha.new_zeros(()).expand(shape), w.w_rec, step_noise)
+        # One GEMM (bias folded in) for the input projections of all time steps, its rows in the
+        # order the backend lays its buffers out (time-major for the fused loop), so that neither the
+        # drive, the rates nor their gradients are ever transposed in memory. One network: w_in.T
+        # contiguous, autograd then forms dW_in as inputs^T @ dL/d(drive), 2x faster here.
+        drive = _unrows(affine(_rows(inputs, backend.time_major), w.w_in, w.b_rec, contiguous_weight=not self.stacked),
+                        lead, batch, time, backend.time_major)
+        states, rates = backend.run(dynamics, x0, drive, w.w_rec, step_noise)
+        rates_time_major = rates.transpose(-3, -2).is_contiguous()
+        outputs = _unrows(affine(_rows(rates, rates_time_major), w.w_out, w.b_out), lead, batch, time,
+                          rates_time_major)
+        return Trajectory(states, rates, outputs.contiguous())
 
     def step(self, state: Tensor, inputs_t: Tensor) -> Tensor:
         """One noise-free Euler step (for analysis): next state from a state and an input.
 
         Parameters
         ----------
-        state : Tensor of shape (..., n_units)
-        inputs_t : Tensor of shape (..., n_inputs) or (n_inputs,)
+        state : Tensor of shape (..., n_units); (networks, ..., n_units) for several networks
+        inputs_t : Tensor of shape (..., n_inputs) or (n_inputs,); likewise
 
         Returns
         -------
@@ -361,33 +291,48 @@ class RNN(nn.Module):
         """
         w = self.effective_weights()
         dyn = self.dynamics
-        drive = torch.matmul(inputs_t, w.w_in.T) + w.b_rec
-        new_state, _ = dyn.step(state, dyn.rate(state), drive, w.w_rec)
-        return new_state
+        drive = self._project(inputs_t, w.w_in, w.b_rec)
+        if not self.stacked:
+            return dyn.step(state, dyn.rate(state), drive, w.w_rec)[0]
+        flat = state.reshape(self.n_networks, -1, state.shape[-1])
+        drive = torch.broadcast_to(drive, state.shape).reshape(flat.shape)
+        return dyn.step(flat, dyn.rate(flat), drive, w.w_rec)[0].reshape(state.shape)
 
     def rates_of(self, states: Tensor) -> Tensor:
         """Noise-free rates of states of shape (..., n_units)."""
         return self.dynamics.rate(states)
 
     def readout(self, rates: Tensor) -> Tensor:
-        """Outputs ``W_out r + b_out`` of rates of shape (..., n_units)."""
+        """Outputs ``W_out r + b_out`` of rates of shape (..., n_units); (networks, ..., n_units) for
+        several networks."""
         w = self.effective_weights()
-        return torch.matmul(rates, w.w_out.T) + w.b_out
+        return self._project(rates, w.w_out, w.b_out)
+
+    def _project(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        """``x @ weight^T + bias`` over any leading dimensions (after the networks one, if stacked)."""
+        if not self.stacked:
+            return torch.matmul(x, weight.T) + bias
+        n = self.n_networks
+        flat = x.reshape(n, -1, x.shape[-1])
+        out = torch.matmul(flat, weight.transpose(-1, -2)) + bias.unsqueeze(-2)
+        return out.reshape(*x.shape[:-1], weight.shape[-2])
 
     def extra_repr(self) -> str:
         c = self.config
-        return (
-            f"{c.n_inputs} -> {c.n_units} ({c.form} form, {c.activation}, "
-            f"alpha={c.alpha:.3g}{', Dale' if c.dale else ''}) -> {c.n_outputs}"
-        )
+        one = (f"{c.n_inputs} -> {c.n_units} ({c.form} form, {c.activation}, "
+               f"alpha={c.alpha:.3g}{', Dale' if c.dale else ''}) -> {c.n_outputs}")
+        return f"{self.n_networks} networks x ({one})" if self.stacked else one
 
 
-def _check_network_memory(config: RNNConfig) -> None:
-    """Refuse a network whose weight matrices would not fit in memory, before allocating them."""
-    n, n_in, n_out = config.n_units, config.n_inputs, config.n_outputs
-    # float32: the recurrent weights, their mask and one temporary while initialising; the same for
-    # the input and readout matrices
-    n_bytes = 4 * 3 * (n * n + n * n_in + n * n_out)
-    check_memory(f"n_units={n}: the network's weight matrices need", n_bytes, "use fewer units",
-                 detail=f"recurrent weights, their mask and an initialisation temporary: 3 x {n} x {n} float32, "
-                        "plus the input and readout weights")
+def _rows(x: Tensor, time_major: bool) -> Tensor:
+    """(*lead, batch, time, width) -> (*lead, rows, width), the rows in (time, batch) or (batch, time) order."""
+    if time_major:
+        x = x.transpose(-3, -2)
+    return x.reshape(*x.shape[:-3], -1, x.shape[-1])
+
+
+def _unrows(y: Tensor, lead: tuple, batch: int, time: int, time_major: bool) -> Tensor:
+    """The inverse of :func:`_rows`: a (*lead, batch, time, width) view."""
+    if time_major:
+        return y.view(*lead, time, batch, y.shape[-1]).transpose(-3, -2)
+    return y.view(*lead, batch, time, y.shape[-1])
