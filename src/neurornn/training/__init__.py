@@ -6,7 +6,9 @@ from .history import WeightHistory
 from .losses import masked_cross_entropy, masked_mse, task_loss
 from .regularizers import build_regularizer, register_regularizer, regularizer_kinds
 from . import spatial  # noqa: F401  (registers the spatial regulariser kinds)
-from .trainer import STOP_REASONS, evaluate, make_generators, train
+from .generators import make_generators
+from .loop import STOP_REASONS, train_networks
+from .trainer import evaluate, train
 from .ensemble import EnsembleRun, train_ensemble
 from .ensemble_configs import ensemble_configs
 
@@ -28,4 +30,5 @@ __all__ = [
     "task_loss",
     "train",
     "train_ensemble",
+    "train_networks",
 ]

@@ -1,5 +1,4 @@
-"""What the single-network trainer and the ensemble trainer share: checks,
-the optimiser, regulariser column names and the run summary."""
+"""The training loop's checks, criteria, metric and regulariser column names, run summary and threads."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from ..models import RNN
 from ..tasks.base import Task
 from .config import SMALL_NETWORK_UNITS, TrainConfig
 
-__all__ = ["check_compatible", "criteria", "make_optimizer", "apply_hyperparameters", "check_resume_changes",
+__all__ = ["check_compatible", "criteria", "check_resume_changes",
            "metric_columns", "regularizer_names", "run_summary", "training_threads"]
 
 # Settings a resumed run cannot take: the generators and the optimiser's state continue from the checkpoint.
@@ -52,22 +51,6 @@ def criteria(task: Task, config: TrainConfig) -> tuple[float | None, float | Non
                       f"({ceiling():.3f}, an ideal observer's): training will run its whole step budget",
                       RuntimeWarning, stacklevel=3)
     return acc, loss
-
-
-def make_optimizer(config: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.learning_rate, eps=config.adam_eps)
-    return torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum)
-
-
-def apply_hyperparameters(optimizer: torch.optim.Optimizer, config: TrainConfig) -> None:
-    """Set the optimiser's hyperparameters from ``config`` (after a checkpoint restored older ones)."""
-    for group in optimizer.param_groups:
-        group["lr"] = config.learning_rate
-        if config.optimizer == "adam":
-            group["eps"] = config.adam_eps
-        else:
-            group["momentum"] = config.momentum
 
 
 def check_resume_changes(saved: TrainConfig, given: TrainConfig) -> None:
