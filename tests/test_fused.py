@@ -270,7 +270,7 @@ def test_bad_arguments_raise(args, match):
 
 def test_reused_buffers_never_overwrite_results_still_held():
     """The fused loop reuses large scratch buffers only when nothing holds them."""
-    from neurornn.models import fused
+    from neurornn.models import _fused_kernels, fused
 
     dyn = Dynamics("current", "tanh", torch.full((64,), 0.2))
     gen = torch.Generator().manual_seed(0)
@@ -284,10 +284,10 @@ def test_reused_buffers_never_overwrite_results_still_held():
         torch.testing.assert_close(h, c, rtol=0, atol=0)
     # once released, a buffer is handed out again
     del held
-    before = fused._pool.empty((16 * 300 * 64,), torch.float32, "cpu")
+    before = _fused_kernels.pool.empty((16 * 300 * 64,), torch.float32, "cpu")
     ptr = before.data_ptr()
     del before
-    again = fused._pool.empty((16 * 300 * 64,), torch.float32, "cpu")
+    again = _fused_kernels.pool.empty((16 * 300 * 64,), torch.float32, "cpu")
     assert again.data_ptr() == ptr
     fused.clear_buffers()
 

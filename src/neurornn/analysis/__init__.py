@@ -4,7 +4,6 @@ Importing this package does not import matplotlib (the plotting functions do, wh
 """
 
 # Dynamical-systems analysis, performance and report.
-from ._model_access import analysis_copy, resolve_model
 from .activity import Activity, record_activity
 from .cycles import Cycles, detect_cycles
 from .fixed_points import FixedPointFinder, FixedPoints, sample_states, step_jacobians
@@ -26,6 +25,7 @@ from .pipeline import (
     ANALYSES,
     AnalysisOptions,
     AnalysisResult,
+    Context,
     analysis_names,
     analyze_run,
     register_analysis,
@@ -44,6 +44,8 @@ from .graph import (
     modularity,
     plot_connectivity,
     plot_graph_history,
+    random_graphs,
+    shortest_path_lengths,
     small_worldness,
     weight_distance,
 )
@@ -76,12 +78,12 @@ __all__ = [
     "Activity",
     "AnalysisOptions",
     "AnalysisResult",
+    "Context",
     "Cycles",
     "FixedPointFinder",
     "FixedPoints",
     "PCA",
     "PsychometricCurve",
-    "analysis_copy",
     "analysis_names",
     "analyze_run",
     "decision_choices",
@@ -97,7 +99,6 @@ __all__ = [
     "record_activity",
     "register_analysis",
     "render_report",
-    "resolve_model",
     "sample_states",
     "step_jacobians",
     "unregister_analysis",
@@ -128,9 +129,11 @@ __all__ += [  # connectivity
     "plot_recovery",
     "plot_recovery_history",
     "plot_tca",
+    "random_graphs",
     "rank_sweep",
     "recovery_history",
     "recovery_scores",
+    "shortest_path_lengths",
     "small_worldness",
     "student_like",
     "trial_factor_auc",

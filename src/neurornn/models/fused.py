@@ -16,15 +16,17 @@ What makes it fast
   per call); an ensemble runs ``baddbmm_``/``bmm`` over its networks.
 - No layout copies: the buffers are time-major behind the (batch, time, units)
   views the caller sees, and the callers do their input and readout GEMMs in the
-  same row order (see :class:`_Layout`), so a step is one contiguous block and the
-  drive, the rates and their gradients are used where they lie.
+  same row order (see :class:`~neurornn.models._fused_kernels.Layout`), so a step
+  is one contiguous block and the drive, the rates and their gradients are used
+  where they lie.
 - The backward pass runs the adjoint recursion by hand (one GEMM and two
   multiply-adds per step) and forms the ``W_rec`` gradient as ONE GEMM over all
   time steps and trials.
 - Only the states and rates and, in the rate form, the pre-activations are kept
   for the backward pass; ``alpha f'`` is recomputed from them in one vectorised pass.
-- Large CPU buffers are reused between calls (:class:`_BufferPool`): faulting in
-  fresh pages cost as much as the arithmetic on the benchmark machine.
+- Large CPU buffers are reused between calls
+  (:class:`~neurornn.models._fused_kernels.BufferPool`): faulting in fresh pages
+  cost as much as the arithmetic on the benchmark machine.
 
 Adjoint equations (``q_t`` is the gradient of the loss w.r.t. the drive at ``t``)
 -------------------------------------------------------------------------------
@@ -51,130 +53,15 @@ reference loop with autograd.
 
 from __future__ import annotations
 
-import threading
-
 import torch
 from torch import Tensor
 
+from ._fused_kernels import FUSED_ACTIVATIONS, Layout, activate, copy_or_zeros, derivative, pool
 from .dynamics import Dynamics, StepNoise, reference_loop
 
 __all__ = ["fused_loop", "fused_unsupported_reason", "clear_buffers", "SUPPORTED_DTYPES"]
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
-
-
-# --------------------------------------------------------------------------- activations
-def _activate(name: str, z: Tensor, out: Tensor) -> None:
-    """``out <- f(z)`` for the activations of ``ACTIVATION_FUNCTIONS`` (same values)."""
-    if name == "relu":
-        torch.clamp_min(z, 0, out=out)
-    elif name == "tanh":
-        torch.tanh(z, out=out)
-    elif name == "sigmoid":
-        torch.sigmoid(z, out=out)
-    elif name == "rectified_tanh":
-        torch.tanh(z, out=out)
-        out.clamp_min_(0)
-    elif name == "softplus":
-        out.copy_(torch.nn.functional.softplus(z))
-    elif name == "identity":
-        out.copy_(z)
-    else:  # pragma: no cover - guarded by fused_unsupported_reason
-        raise ValueError(f"activation {name!r} has no fused form")
-
-
-def _derivative(name: str, z: Tensor, scale: Tensor | None = None, out: Tensor | None = None) -> Tensor:
-    """``scale * f'(z)`` exactly as torch's autograd computes ``f'`` (into ``out`` if given).
-
-    ``scale`` (broadcastable, e.g. ``alpha``) is folded into the same passes.
-    """
-    d = torch.empty_like(z) if out is None else out
-    if name == "relu":
-        torch.gt(z, 0, out=d)  # 1.0 / 0.0 written straight into the float buffer
-        return d if scale is None else d.mul_(scale)
-    if name == "tanh":
-        torch.tanh(z, out=d)
-        d.mul_(d).neg_().add_(1)
-    elif name == "sigmoid":
-        torch.sigmoid(z, out=d)
-        d.addcmul_(d, d, value=-1)  # s (1 - s)
-    elif name == "rectified_tanh":
-        torch.tanh(z, out=d)
-        mask = torch.gt(d, 0, out=_pool.empty(z.shape, z.dtype, z.device))
-        d.mul_(d).neg_().add_(1).mul_(mask)
-    elif name == "softplus":  # torch: grad 1 above the threshold 20, sigmoid below
-        torch.sigmoid(z, out=d).masked_fill_(z > 20, 1.0)
-    elif name == "identity":
-        d.fill_(1)
-    else:  # pragma: no cover
-        raise ValueError(f"activation {name!r} has no fused form")
-    return d if scale is None else d.mul_(scale)
-
-
-class _BufferPool:
-    """Reuses large CPU scratch buffers across calls.
-
-    Faulting in fresh pages is slow (it dominated the fused loop on the 2-core
-    benchmark machine), and glibc hands large freed blocks back to the OS, so
-    every training step paid for new pages. A buffer is handed out again only
-    when no tensor anywhere still uses its storage. CUDA has its own caching
-    allocator: there buffers come from ``torch.empty``.
-    """
-
-    min_bytes = 1 << 20  # smaller tensors come from torch.empty (malloc reuses them well)
-    max_buffers = 32  # kept at most, oldest dropped first ...
-    max_bytes = 1 << 30  # ... and at most this much memory
-
-    def __init__(self) -> None:
-        self._kept: list[Tensor] = []  # oldest first
-        self._lock = threading.Lock()
-        self.enabled = True
-
-    def empty(self, shape, dtype: torch.dtype, device: torch.device) -> Tensor:
-        shape = tuple(shape)
-        numel = 1
-        for n in shape:
-            numel *= n
-        nbytes = numel * torch.empty((), dtype=dtype).element_size()
-        if (not self.enabled or torch.device(device).type != "cpu" or nbytes < self.min_bytes
-                or nbytes > self.max_bytes or _use_count is None):
-            return torch.empty(shape, dtype=dtype, device=device)
-        with self._lock:
-            for buf in self._kept:  # any free buffer of the same size and dtype, whatever its shape
-                if (buf.numel() == numel and buf.dtype == dtype
-                        and _use_count(buf.untyped_storage()._cdata) <= 2):  # only the pool holds it
-                    return _alias(buf, shape)
-            buf = torch.empty((numel,), dtype=dtype, device=device)
-            self._kept.append(buf)
-            total = sum(b.numel() * b.element_size() for b in self._kept)
-            while len(self._kept) > self.max_buffers or total > self.max_bytes:
-                old = self._kept.pop(0)  # a buffer still in use stays alive through its users
-                total -= old.numel() * old.element_size()
-            return _alias(buf, shape)
-
-    def clear(self) -> None:
-        """Drop every kept buffer (memory goes back to the allocator)."""
-        with self._lock:
-            self._kept.clear()
-
-
-def _alias(buf: Tensor, shape: tuple) -> Tensor:
-    """A new contiguous tensor of ``shape`` on ``buf``'s storage (so the storage's use
-    count shows it is taken)."""
-    out = torch.empty((0,), dtype=buf.dtype, device=buf.device)
-    return out.set_(buf.untyped_storage(), 0, shape, torch.empty(shape, device="meta").stride())
-
-
-_use_count = getattr(torch._C, "_storage_Use_Count", None)
-_pool = _BufferPool()
-
-
-def clear_buffers() -> None:
-    """Release the scratch buffers the fused loop keeps for reuse (CPU)."""
-    _pool.clear()
-
-
-_FUSED_ACTIVATIONS = ("relu", "tanh", "sigmoid", "rectified_tanh", "softplus", "identity")
 
 
 # --------------------------------------------------------------------------- threads
@@ -206,111 +93,17 @@ class _LoopThreads:
             torch.set_num_threads(self.saved)
 
 
-# --------------------------------------------------------------------------- layout helpers
-class _Layout:
-    """Shapes and GEMMs of one network (2-D ``mm``) or an ensemble (batched ``bmm``).
-
-    Every buffer is seen batch first, as the caller holds it: (batch, time, units)
-    or (networks, batch, time, units), and the step ``t`` is the view ``x[..., t, :]``.
-    Underneath, the buffers are time-major, so that a step is one contiguous block
-    (the hardware prefetchers stream it; strided rows cost about 6 % more in the
-    loop) and the rows of all steps in (time, batch) order form one matrix for the
-    weight-gradient GEMM, where ``q_t`` pairs with ``r_{t-1}`` by an offset of one
-    step. One network: (time, batch, units). Ensemble: (networks, time, batch,
-    units), except the buffers the per-step GEMM accumulates into, which are
-    (time, networks, batch, units): ``baddbmm_`` falls back to one small GEMM per
-    network when its output is not contiguous (measured 5x slower).
-
-    :class:`~neurornn.models.RNN` and :class:`~neurornn.models.ensemble.RNNEnsemble`
-    do their input and readout GEMMs in the same (time, batch) row order, so the
-    drive, the rates and their gradients are never transposed in memory.
-    """
-
-    def __init__(self, single: bool) -> None:
-        self.single = single
-        if single:
-            self.acc = Tensor.addmm_  # out += a @ b
-            self.mm = torch.mm
-            self.addmm = torch.addmm
-        else:
-            self.acc = Tensor.baddbmm_
-            self.mm = torch.bmm
-            self.addmm = torch.baddbmm
-
-    def alpha(self, alpha: Tensor, w: Tensor, like: Tensor) -> tuple[Tensor, Tensor]:
-        """``alpha`` broadcastable to a step (batch, units) / (networks, batch, units)
-        and to a whole buffer (batch, time, units) / (networks, batch, time, units)."""
-        n_units = w.shape[-1]
-        a = alpha.to(dtype=like.dtype, device=like.device)
-        if a.ndim == 0:
-            a = a.expand(n_units)
-        if self.single:
-            if a.numel() != n_units:
-                raise ValueError(f"alpha must have shape (units,), got {tuple(alpha.shape)}")
-            a = a.reshape(n_units)
-            return a, a
-        n_nets = w.shape[0]
-        a = a.reshape(-1, a.shape[-1])
-        if a.shape[0] not in (1, n_nets) or a.shape[-1] != n_units:
-            raise ValueError(f"alpha must broadcast to (networks, 1, units), got {tuple(alpha.shape)}")
-        return a.unsqueeze(1), a[:, None, None, :]
-
-    def scale_rows(self, a_step: Tensor, w: Tensor) -> Tensor:
-        """``diag(alpha) W`` (row i scaled by alpha_i)."""
-        return (a_step.unsqueeze(-1) if self.single else a_step.transpose(-1, -2)) * w
-
-    def new(self, like: Tensor, gemm_out: bool = False) -> Tensor:
-        """A pooled buffer seen as the batch-first ``like`` (see the class docstring).
-
-        ``gemm_out``: the per-step GEMMs accumulate into it in place (an ensemble
-        then gets (time, networks, batch, units), else (networks, time, batch, units)).
-        """
-        if self.single:
-            batch, time_steps, n_units = like.shape
-            return _pool.empty((time_steps, batch, n_units), like.dtype, like.device).transpose(0, 1)
-        n_nets, batch, time_steps, n_units = like.shape
-        if gemm_out:
-            return _pool.empty((time_steps, n_nets, batch, n_units), like.dtype, like.device).permute(1, 2, 0, 3)
-        return _pool.empty((n_nets, time_steps, batch, n_units), like.dtype, like.device).transpose(1, 2)
-
-    def steps(self, x: Tensor) -> tuple[Tensor, ...]:
-        """Per-step views ``x[..., t, :]`` of a buffer seen batch first."""
-        return x.unbind(-2)
-
-    def first(self, x: Tensor) -> Tensor:
-        return x[..., 0, :]
-
-    def weight_grad(self, q: Tensor, rates: Tensor, r_init: Tensor) -> Tensor:
-        """``sum_{trials, t} q_t^T r_{t-1}`` from ``q`` and ``rates`` seen (E?, B, T, N): (E?, N, N).
-
-        ONE GEMM over all time steps and trials: in (time, batch) row order, the rows
-        of ``q`` from step 1 on pair with the rows of ``rates`` up to step T - 2;
-        ``t = 0`` pairs with the initial rates. (``reshape`` is free on the loop's
-        time-major buffers and copies otherwise, so any layout gives the same result.)
-        """
-        mT = lambda x: x.transpose(-1, -2)  # noqa: E731
-        batch, time_steps, n_units = q.shape[-3:]
-        lead = q.shape[:-3]
-        g_w = self.mm(mT(q[..., 0, :]), r_init)
-        if time_steps > 1:  # rows in (time, batch) order pair up exactly
-            rows = (time_steps - 1) * batch
-            q_tb, r_tb = q.transpose(-3, -2), rates.transpose(-3, -2)  # views of the (E?, T, B, N) buffers
-            self.acc(g_w, mT(q_tb[..., 1:, :, :].reshape(*lead, rows, n_units)),
-                     r_tb[..., :-1, :, :].reshape(*lead, rows, n_units))
-        return g_w
-
-
 # --------------------------------------------------------------------------- the Function
 class _FusedLoop(torch.autograd.Function):
-    """The loop runs on the buffers of :class:`_Layout` (steps are views); outputs:
-    (states, rates) in the current form, (rates,) in the rate form (where the states
-    are the rates)."""
+    """The loop runs on the buffers of :class:`~neurornn.models._fused_kernels.Layout`
+    (steps are views); outputs: (states, rates) in the current form, (rates,) in the
+    rate form (where the states are the rates)."""
 
     @staticmethod
     def forward(ctx, drive, w_rec, x0, n_rec, n_pre, n_post, dynamics, single):
         # drive, n_*: (B, T, N) or (E, B, T, N); w_rec (N, N) or (E, N, N); x0 (E?, B, N)
         form, activation = dynamics.form, dynamics.activation
-        lay = _Layout(single)
+        lay = Layout(single)
         a_step, a_full = lay.alpha(dynamics.alpha, w_rec, drive)
         ctx.dynamics, ctx.single, ctx.a = dynamics, single, (a_step, a_full)
         ctx.set_materialize_grads(False)  # an unused output (often the states) gets None, not zeros
@@ -329,7 +122,7 @@ class _FusedLoop(torch.autograd.Function):
                 states.add_(n_rec)
             rates = lay.new(drive)
             r0 = torch.empty_like(x_init)
-            _activate(activation, x_init, r0)
+            activate(activation, x_init, r0)
             xs, rs = lay.steps(states), lay.steps(rates)
             x_prev, r_prev = x_init, r0
             with _LoopThreads(drive.device):
@@ -337,7 +130,7 @@ class _FusedLoop(torch.autograd.Function):
                     for x_t, r_t in zip(xs, rs):
                         acc(x_t, r_prev, w_aT)
                         x_t.addcmul_(x_prev, oma)
-                        _activate(activation, x_t, r_t)
+                        activate(activation, x_t, r_t)
                         x_prev, r_prev = x_t, r_t
                 else:
                     pres = None if n_pre is None else lay.steps(n_pre)
@@ -347,10 +140,10 @@ class _FusedLoop(torch.autograd.Function):
                         acc(x_t, r_prev, w_aT)
                         x_t.addcmul_(x_prev, oma)
                         if pres is None:
-                            _activate(activation, x_t, r_t)
+                            activate(activation, x_t, r_t)
                         else:
                             torch.add(x_t, pres[t], out=tmp)
-                            _activate(activation, tmp, r_t)
+                            activate(activation, tmp, r_t)
                         if posts is not None:
                             r_t.add_(posts[t])
                         x_prev, r_prev = x_t, r_t
@@ -377,7 +170,7 @@ class _FusedLoop(torch.autograd.Function):
         with _LoopThreads(drive.device):
             for t, (p_t, r_t) in enumerate(zip(lay.steps(pre_act), lay.steps(rates))):
                 acc(p_t, r_prev, w_T)
-                _activate(activation, p_t, act)
+                activate(activation, p_t, act)
                 if posts is not None:
                     act.add_(posts[t])
                 torch.lerp(r_prev, act, a_exp, out=r_t)
@@ -391,7 +184,7 @@ class _FusedLoop(torch.autograd.Function):
             return _reference_backward(ctx, grads)
         single, activation = ctx.single, ctx.dynamics.activation
         a_step, a_full = ctx.a
-        lay = _Layout(single)
+        lay = Layout(single)
         need = ctx.needs_input_grad
         g_rec = g_pre = g_post = g_x0 = None
         device = a_step.device
@@ -399,13 +192,13 @@ class _FusedLoop(torch.autograd.Function):
             w, x_init, r0, z, rates = ctx.saved_tensors[:5]
             oma = (1 - a_step).expand_as(x_init).contiguous()
             g_states, g_rates = grads
-            afp = _derivative(activation, z, a_full, lay.new(z, gemm_out=True))  # alpha f'(z_t)
+            afp = derivative(activation, z, a_full, lay.new(z, gemm_out=True))  # alpha f'(z_t)
             # q_t = alpha lam_t = dL/d(drive_t), with g_t the total dL/dr_t:
             #   g_t = dL/dr_t (direct) + q_{t+1} @ W
             #   q_t = alpha dL/dx_t (direct) + (1 - alpha) q_{t+1} + alpha f'_t g_t
             keep_g = need[4] or need[5]  # the noise gradients need every g_t
             if keep_g:
-                g_all = _copy_or_zeros(lay, g_rates, z, gemm_out=True)
+                g_all = copy_or_zeros(lay, g_rates, z, gemm_out=True)
             q = lay.new(z)
             qs, afps = lay.steps(q), lay.steps(afp)
             time_steps = len(qs)
@@ -458,7 +251,7 @@ class _FusedLoop(torch.autograd.Function):
                         q_t.addcmul_(afps[t], g_t)
             q0 = lay.first(q)
             if need[2]:
-                g_x0 = oma * q0 / a_step + _derivative(activation, x_init) * lay.mm(q0, w)
+                g_x0 = oma * q0 / a_step + derivative(activation, x_init) * lay.mm(q0, w)
             r_init = r0
             if need[3]:
                 g_rec = q / a_full
@@ -469,8 +262,8 @@ class _FusedLoop(torch.autograd.Function):
         else:
             w, x_init, pre_act, rates = ctx.saved_tensors[:4]
             oma = (1 - a_step).expand_as(x_init).contiguous()
-            af = _derivative(activation, pre_act, a_full, lay.new(pre_act, gemm_out=True))
-            mu = _copy_or_zeros(lay, grads[0], pre_act, gemm_out=True)  # dL/dr_t, prefilled with the direct part
+            af = derivative(activation, pre_act, a_full, lay.new(pre_act, gemm_out=True))
+            mu = copy_or_zeros(lay, grads[0], pre_act, gemm_out=True)  # dL/dr_t, prefilled with the direct part
             q = lay.new(mu)  # dL/dp_t
             qs, mus, afs = lay.steps(q), lay.steps(mu), lay.steps(af)
             acc = lay.acc
@@ -512,13 +305,12 @@ def _reference_backward(ctx, grads):
     return tuple(result)
 
 
-def _copy_or_zeros(lay: _Layout, g: Tensor | None, like: Tensor, gemm_out: bool = False) -> Tensor:
-    """A new (pooled) copy of an output gradient (zeros when None)."""
-    out = lay.new(like, gemm_out)
-    return out.zero_() if g is None else out.copy_(g)
-
-
 # --------------------------------------------------------------------------- public API
+def clear_buffers() -> None:
+    """Release the scratch buffers the fused loop keeps for reuse (CPU)."""
+    pool.clear()
+
+
 def fused_unsupported_reason(
     dynamics: Dynamics,
     initial_state: Tensor,
@@ -527,7 +319,7 @@ def fused_unsupported_reason(
     noise: StepNoise | None = None,
 ) -> str | None:
     """Why the fused loop cannot run these arguments, or ``None`` when it can."""
-    if dynamics.activation not in _FUSED_ACTIVATIONS:
+    if dynamics.activation not in FUSED_ACTIVATIONS:
         return f"activation {dynamics.activation!r} has no fused form"
     if dynamics.form not in ("current", "rate"):
         return f"form {dynamics.form!r} has no fused form"
@@ -606,7 +398,8 @@ def fused_loop(
     Returns
     -------
     states, rates : Tensors shaped like ``drive`` (in the rate form both are the same
-        tensor): views of time-major buffers (see :class:`_Layout`);
+        tensor): views of time-major buffers (see
+        :class:`~neurornn.models._fused_kernels.Layout`);
         ``.contiguous()`` copies them where a batch-first memory layout is needed.
 
     Raises
