@@ -350,3 +350,44 @@ def test_analyses_take_one_network_of_several():
     model = nr.RNN(_configs(seed=[0, 1]))
     with pytest.raises(ValueError, match=r"holds 2 networks; analyses take one: model.member\(i\)"):
         record_activity(model, nr.tasks.make("perceptual_decision_making").batch(4))
+
+
+def test_ensemble_interrupted_and_resumed_equals_uninterrupted(task, tmp_path):
+    """Ctrl-C (a callback raising KeyboardInterrupt) checkpoints every network; resume=True continues them."""
+    models = [_base(task, seed=s, sigma_rec=0.05) for s in (0, 1)]
+    tcs = [TrainConfig(steps=30, batch_size=8, eval_every=10, eval_batch_size=16, checkpoint_every=10, seed=s,
+                       progress=False, acc_criterion=False) for s in (3, 3)]
+    whole = train_ensemble(models, task, tcs, out=tmp_path / "whole", figures=False)
+
+    def stop_at_15(step, model, info):
+        assert model.n_networks == 2 and info["loss"].shape == (2,)
+        if step == 15:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_ensemble(models, task, tcs, out=tmp_path / "cut", figures=False, callback=stop_at_15)
+    assert json.loads((tmp_path / "cut" / "net_001" / "summary.json").read_text())["stopped_because"] == "interrupted"
+    resumed = train_ensemble(models, task, tcs, out=tmp_path / "cut", resume=True, figures=False)
+    for a, b in zip(resumed, whole):
+        assert a.summary["resumed_from_step"] == 15 and a.summary["steps"] == 30
+        for x, y in zip(a.model.effective_weights(), b.model.effective_weights()):
+            torch.testing.assert_close(x, y, rtol=0, atol=0)
+        assert a.metrics["step"].tolist() == b.metrics["step"].tolist()
+        np.testing.assert_array_equal(a.metrics["eval_loss"], b.metrics["eval_loss"])
+    with open(tmp_path / "cut" / "summary.csv") as f:
+        assert [r["stopped_because"] for r in csv.DictReader(f)] == ["step_budget", "step_budget"]
+    # networks that stop at different steps: one is done when the others are cut; resume finishes them
+    staggered = [tcs[0].replace(steps=10), tcs[1]]
+    whole = train_ensemble(models, task, staggered, out=tmp_path / "whole2", figures=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_ensemble(models, task, staggered, out=tmp_path / "stag", figures=False, callback=stop_at_17)
+    resumed = train_ensemble(models, task, staggered, out=tmp_path / "stag", resume=True, figures=False)
+    assert [r.summary["steps"] for r in resumed] == [10, 30]
+    for a, b in zip(resumed, whole):
+        for x, y in zip(a.model.effective_weights(), b.model.effective_weights()):
+            torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def stop_at_17(step, model, info):
+    if step == 17:
+        raise KeyboardInterrupt

@@ -20,10 +20,15 @@ __all__ = ["restore"]
 def restore(loop) -> int:
     """Restore every network of ``loop`` (a training loop); returns the step they continue from."""
     starts = [_restore_network(loop, net) for net in loop.nets]
-    if len(set(starts)) > 1:
-        raise ValueError(f"cannot resume these networks together: their last checkpoints are at steps {starts}; "
-                         "resume each run folder on its own (neurornn train --resume --out FOLDER)")
-    return starts[0]
+    for net, start in zip(loop.nets, starts):
+        if net.active and start >= net.config.steps:  # its step budget is spent: nothing left to do
+            net.finish(start, "step_budget", net.wall_before)
+    live = sorted({start for net, start in zip(loop.nets, starts) if net.active})
+    if len(live) > 1:
+        raise ValueError(f"cannot resume these networks together: the last checkpoints of those still training "
+                         f"are at steps {live}; resume each run folder on its own (neurornn train --resume --out "
+                         "FOLDER)")
+    return live[0] if live else max(starts)
 
 
 def _restore_network(loop, net) -> int:

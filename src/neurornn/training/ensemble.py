@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .. import runs as _runs  # TEMPORARY until the layers land
-from .._files import write_json, write_text
-from .._folder import make_folder
+from .._files import read_json, write_json, write_text
+from .._folder import CorruptFileError, make_folder, open_folder, verified_bytes
 from ..models import RNN, RNNConfig, RNNEnsemble
 from ..tasks.base import Task
 from ._setup import check_compatible, training_threads
@@ -128,6 +128,7 @@ def train_ensemble(
     *,
     out: str | os.PathLike | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     figures: bool = True,
     names: Sequence[str] | None = None,
     progress: bool | None = None,
@@ -148,6 +149,10 @@ def train_ensemble(
     out : path, optional
         Ensemble folder (``ensemble.json``, ``summary.csv``, one run folder per
         network); never overwritten unless ``overwrite=True``.
+    resume : bool
+        Continue the ensemble at ``out`` from its networks' last checkpoints (the same models,
+        task and networks; ``configs`` may change e.g. ``steps``). Each network's folder can
+        also be resumed on its own with :func:`~neurornn.training.train`.
     figures : bool
         Draw each network's figures and report (needs ``out``).
     names : sequence of str, optional
@@ -172,22 +177,33 @@ def train_ensemble(
         raise TypeError(f"task must be a neurornn.tasks.Task, got {type(task).__name__}")
     n_nets = ens.n_networks
     tcs = _check_train_configs(configs, n_nets)
+    if resume and out is None:
+        raise ValueError("resume=True needs out= the ensemble folder to resume")
+    if resume and overwrite:
+        raise ValueError("give overwrite=True or resume=True, not both")
+    if resume and names is None:
+        names = _saved_names(out)
     names = [f"net_{e:03d}" for e in range(n_nets)] if names is None else [str(n) for n in names]
     if len(names) != n_nets or len(set(names)) != n_nets:
         raise ValueError(f"names must be {n_nets} distinct folder names, got {names}")
     for e in range(n_nets):
         check_compatible(ens.member(e), task)
     with training_threads(tcs[0], ens.config.n_units, tcs[0].resolved_device()):
-        root_folder = make_folder(out, "ensemble", overwrite=overwrite, what="ensemble folder") if out else None
+        if resume:
+            root_folder = open_folder(out, "ensemble", what="ensemble folder")
+        else:
+            root_folder = make_folder(out, "ensemble", overwrite=overwrite, what="ensemble folder") if out else None
         root = root_folder.path if root_folder is not None else None
-        writers = [_runs.RunWriter(root / name) if root is not None else None for name in names]
+        writers = []
         t0 = time.perf_counter()
         try:
-            if root is not None:
+            writers.extend(_runs.RunWriter(root / name, resume=resume) if root is not None else None for name in names)
+            if root is not None and not resume:
                 write_json(root / "ensemble.json", {"format": "neurornn-ensemble", "version": 1,
                                                     "task": task.name, "networks": names,
                                                     "varied": _varied(ens.configs, tcs)})
-            runs = train_networks(ens, task, tcs, writers, figures=figures, callback=callback, progress=progress,
+            runs = train_networks(ens, task, tcs, writers, resume=resume, figures=figures, callback=callback,
+                                  progress=progress,
                                   ensemble={"path": str(root) if root else None, "names": names})
             if root is not None:
                 _write_summary_csv(root / "summary.csv", names, runs, _varied(ens.configs, tcs))
@@ -198,6 +214,16 @@ def train_ensemble(
             if root_folder is not None:
                 root_folder.close()
     return EnsembleRun(root, runs, names, ens.eval(), round(time.perf_counter() - t0, 3))
+
+
+def _saved_names(out) -> list[str]:
+    """The network folder names an ensemble folder's ensemble.json lists."""
+    path = Path(out) / "ensemble.json"
+    saved = read_json(path, verified_bytes(path, "the ensemble cannot be resumed"))
+    names = saved.get("networks") if isinstance(saved, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) and n and "/" not in n for n in names):
+        raise CorruptFileError(f"{str(path)!r}: 'networks' must be a list of folder names, got {names!r}")
+    return names
 
 
 def _write_summary_csv(path: Path, names, runs, varied) -> None:

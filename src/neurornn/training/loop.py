@@ -227,13 +227,14 @@ class _Loop:
     def run(self, figures: bool, show: bool) -> list[Run]:
         model, nets, start = self.model, self.nets, self.start_step
         model.train()
-        if start == 0:
+        fresh = [net.index for net in nets if net.resumed_from is None]  # the others continue a checkpoint
+        if fresh:
             weights = model.effective_weights()
-            for net in nets:
-                net.history.append(0, self.weights_of(weights, net.index))
-            self.evaluate(0, [net.index for net in nets])
-            for net in nets:
-                self.checkpoint(net.index, 0)
+            for e in fresh:
+                nets[e].history.append(0, self.weights_of(weights, e))
+            self.evaluate(0, fresh)
+            for e in fresh:
+                self.checkpoint(e, 0)
         prev = [p.detach().clone() for p in self.params]
         last = max(tc.steps for tc in self.configs)
         desc = f"ensemble x{model.n_networks}" if self.stacked else "train"
