@@ -92,3 +92,29 @@ def test_noise_is_drawn_where_the_generator_lives():
     xi = torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(input_noise, xi * 0.2, rtol=0, atol=0)
     assert noise.rec.device == model.alpha.device
+
+
+@pytest.mark.parametrize("name", backend_names())
+@pytest.mark.parametrize("form", ["current", "rate"])
+def test_every_backend_computes_the_reference_loop(name, form):
+    """The contract of a backend: where it runs, it gives the reference loop's trajectory and gradients
+    (float64, noise on, one network and several)."""
+    for configs in (_config(form=form, sigma_rec=0.1, sigma_post=0.05, loop=name),
+                    [_config(form=form, sigma_rec=0.1, sigma_post=0.05, loop=name, seed=s) for s in (1, 2)]):
+        model = nr.RNN(configs).double().train()
+        ref = nr.RNN(configs if isinstance(configs, nr.RNNConfig) else list(configs)).double().train()
+        ref.load_state_dict(model.state_dict())
+        ref.configs = tuple(c.replace(loop="reference") for c in ref.configs)
+        u = torch.randn(4, 11, 3, dtype=torch.float64)
+        gens = (lambda: torch.Generator().manual_seed(9)) if not model.stacked else None
+        args = {"generator": gens()} if gens else {"generator": [torch.Generator().manual_seed(9 + e)
+                                                                 for e in range(2)]}
+        out = model(u, **args).outputs
+        args = {"generator": gens()} if gens else {"generator": [torch.Generator().manual_seed(9 + e)
+                                                                 for e in range(2)]}
+        expected = ref(u, **args).outputs
+        torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-12)
+        out.square().sum().backward()
+        expected.square().sum().backward()
+        for p, q in zip(model.parameters(), ref.parameters()):
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-9, atol=1e-11)
