@@ -45,7 +45,7 @@ from scipy import stats
 from scipy.sparse.csgraph import connected_components
 
 from .._validation import check_choice, check_finite, check_fraction, check_int, check_nonnegative
-from ..training.spatial import weighted_communicability
+from ..ops.communicability import weighted_communicability
 
 __all__ = [
     "adjacency",

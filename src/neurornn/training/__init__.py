@@ -3,7 +3,7 @@
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .history import WeightHistory
-from .losses import masked_cross_entropy, masked_mse, task_loss
+from ..ops.losses import masked_cross_entropy, masked_mse, task_loss
 from .regularizers import build_regularizer, register_regularizer, regularizer_kinds
 from . import spatial  # noqa: F401  (registers the spatial regulariser kinds)
 from .trainer import STOP_REASONS, evaluate, make_generators, train

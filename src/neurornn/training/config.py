@@ -19,12 +19,12 @@ from .._validation import (
     suggest,
     suggest_keywords,
 )
+from ..ops.losses import LOSSES
 from .regularizers import regularizer_kinds, regularizer_parameters
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "LOSSES", "DEVICES", "SMALL_NETWORK_UNITS"]
 
 OPTIMIZERS = ("adam", "sgd")
-LOSSES = ("mse", "cross_entropy")
 DEVICES = ("cpu", "cuda", "auto")
 SMALL_NETWORK_UNITS = 256  # up to this size one network trains fastest on one CPU thread
 
@@ -64,7 +64,7 @@ class TrainConfig:
         Clip the global gradient norm to this value; ``None``: no clipping.
     loss : {"mse", "cross_entropy"} or None
         ``None``: the task's loss. Both are averaged over the time steps the
-        task's mask weights (see :mod:`neurornn.training.losses`).
+        task's mask weights (see :mod:`neurornn.ops.losses`).
     regularizers : sequence of dict
         Terms added to the loss, each ``{"kind": NAME, "strength": s, **params}``
         (see :mod:`neurornn.training.regularizers`).

@@ -44,7 +44,7 @@ from ..tasks.base import Task
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .history import WeightHistory
-from .losses import task_loss
+from ..ops.losses import task_loss
 from .regularizers import build_regularizer
 from ._ensemble_parts import (
     EnsembleOptimizer,

@@ -39,7 +39,7 @@ from ..tasks.base import Task
 from .checkpoint import checkpoint_step, has_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .history import WeightHistory
-from .losses import task_loss
+from ..ops.losses import task_loss
 from .._files import read_manifest
 from .._folder import remove_if_bare, verified_bytes
 from ._setup import (apply_hyperparameters, check_compatible, check_resume_changes, criteria, make_optimizer,
