@@ -44,7 +44,7 @@ from ._files import forget, read_json, read_manifest, to_plain, write_bytes, wri
 from ._folder import CorruptFileError, folder_kind, make_folder, open_folder, verified_bytes
 from .models import RNN, RNNConfig
 from .tasks.base import Task
-from .training.config import TrainConfig
+from .config import TrainConfig
 from .training.history import WeightHistory
 
 __all__ = [

@@ -28,7 +28,7 @@ from .._files import write_json
 from .._validation import check_choice, check_int, suggest
 from .._folder import open_folder
 from ..runs import load_run
-from ..training.config import SMALL_NETWORK_UNITS
+from ..config import SMALL_NETWORK_UNITS
 from . import _builtin  # noqa: F401  (registers the built-in analyses)
 from ._memory import analysis_memory, check_memory, config_units, estimate_memory
 from ._model_access import resolve_model

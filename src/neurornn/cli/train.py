@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from .._validation import suggest
 from .._folder import only_leftovers
 from ..runs import load_yaml, read_yaml_file
-from ..training.config import SMALL_NETWORK_UNITS
+from ..config import SMALL_NETWORK_UNITS
 
 __all__ = ["register", "run", "build_configs", "parse_sets"]
 

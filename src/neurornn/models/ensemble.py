@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from .config import RNNConfig
+from ..config import RNNConfig
 from .dynamics import Dynamics, StepNoise, reference_loop
 from .fused import fused_loop, fused_unsupported_reason
 from .rnn import RNN, WEIGHT_NAMES, Trajectory, Weights, _TRAIN_FLAG, constrained_weights

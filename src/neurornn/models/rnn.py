@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_bool, check_finite, check_memory, suggest
-from .config import RNNConfig
+from ..config import RNNConfig
 from .connectivity import (
     dale_signs,
     init_input,

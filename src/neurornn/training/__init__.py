@@ -1,7 +1,7 @@
 """Training: ``TrainConfig``, ``train``, losses, regularisers, weight history, checkpoints."""
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from ..config import TrainConfig
 from .history import WeightHistory
 from ..ops.losses import masked_cross_entropy, masked_mse, task_loss
 from .regularizers import build_regularizer, register_regularizer, regularizer_kinds

@@ -10,7 +10,7 @@ from torch import Tensor
 from ..models import Trajectory, Weights
 from ..tasks.base import Task
 from ._setup import make_optimizer
-from .config import TrainConfig
+from ..config import TrainConfig
 from .trainer import make_generators
 
 __all__ = ["Generators", "EnsembleOptimizer", "draw_batches", "stack_inputs", "member_trajectory",

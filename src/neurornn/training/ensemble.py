@@ -42,7 +42,7 @@ from ..models import RNN, RNNConfig
 from ..models.ensemble import RNNEnsemble
 from ..tasks.base import Task
 from .checkpoint import save_checkpoint
-from .config import TrainConfig
+from ..config import TrainConfig
 from .history import WeightHistory
 from ..ops.losses import task_loss
 from .regularizers import build_regularizer

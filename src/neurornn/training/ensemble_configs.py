@@ -7,7 +7,7 @@ import re
 from typing import Any, Mapping, Sequence
 
 from ..models import RNNConfig
-from .config import TrainConfig
+from ..config import TrainConfig
 
 __all__ = ["ensemble_configs", "parse_vary"]
 

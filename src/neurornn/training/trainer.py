@@ -37,7 +37,7 @@ import torch
 from ..models import RNN
 from ..tasks.base import Task
 from .checkpoint import checkpoint_step, has_checkpoint, load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from ..config import TrainConfig
 from .history import WeightHistory
 from ..ops.losses import task_loss
 from .._files import read_manifest

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import torch
+
 from .._validation import (
     check_bool,
     check_choice,
@@ -20,7 +22,7 @@ from .._validation import (
     suggest_keywords,
 )
 from ..ops.losses import LOSSES
-from .regularizers import regularizer_kinds, regularizer_parameters
+from .regularizer_kinds import regularizer_kinds, regularizer_parameters
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "LOSSES", "DEVICES", "SMALL_NETWORK_UNITS"]
 
@@ -197,8 +199,6 @@ class TrainConfig:
     # ------------------------------------------------------------------ helpers
     def resolved_device(self) -> str:
         """The device to train on (``auto`` resolved)."""
-        import torch
-
         if self.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
         if self.device == "cuda" and not torch.cuda.is_available():
