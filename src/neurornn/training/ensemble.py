@@ -29,21 +29,22 @@ import io
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from tqdm.auto import tqdm
 
 from .._files import write_json, write_text
 from .._folder import make_folder
 from ..models import RNN, RNNConfig
 from ..models.ensemble import RNNEnsemble
 from ..tasks.base import Task
-from .checkpoint import save_checkpoint
+from ..runs import Metrics, Run, RunWriter, WeightHistory, save_checkpoint, write_report
 from ..config import TrainConfig
-from .history import WeightHistory
 from ..ops.losses import task_loss
 from .regularizers import build_regularizer
 from ._ensemble_parts import (
@@ -172,10 +173,6 @@ def train_ensemble(
     -------
     EnsembleRun
     """
-    from ..runs import Metrics, Run, RunWriter, dump_yaml, write_report  # noqa: F401
-    from tqdm.auto import tqdm
-    import sys
-
     if isinstance(models, RNNEnsemble):
         ens = RNNEnsemble(models.members())
     else:

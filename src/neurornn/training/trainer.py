@@ -33,12 +33,14 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..models import RNN
 from ..tasks.base import Task
-from .checkpoint import checkpoint_step, has_checkpoint, load_checkpoint, save_checkpoint
+from ..runs import (Metrics, Run, RunWriter, WeightHistory, checkpoint_step, has_checkpoint, load_checkpoint,
+                    resume_hint, run_config, save_checkpoint, write_report)
+from ..runs import read_run_config as _read_config
 from ..config import TrainConfig
-from .history import WeightHistory
 from ..ops.losses import task_loss
 from .._files import read_manifest
 from .._folder import remove_if_bare, verified_bytes
@@ -164,8 +166,6 @@ def train(
 
 
 def _train(model, task, config, *, out, overwrite, resume, figures, callback):
-    from ..runs import RunWriter
-
     if not isinstance(task, Task):
         raise TypeError(f"task must be a neurornn.tasks.Task, got {type(task).__name__}")
     if resume and out is None:
@@ -210,8 +210,6 @@ def _nothing_trained(writer) -> bool:
 def _restore(writer, task, model, config, optimizer, gens):
     """Resume the run ``writer`` holds: checks, then the checkpoint; returns (metrics, history, meta) or
     ``None`` when the run was killed before its first checkpoint (it then starts again from step 0)."""
-    from ..runs import Metrics, _read_config, resume_hint, run_config
-
     saved = _read_config(writer.path)
     now = run_config(task, model.config, config)
     for section in ("task", "model"):
@@ -248,8 +246,6 @@ def _restore(writer, task, model, config, optimizer, gens):
 
 def _train_in(model, task, config, writer, resume, figures, callback, loss_kind, acc_criterion, loss_criterion,
               device, params, regularizers, reg_names, optimizer, gens):
-    from ..runs import Metrics, Run, write_report
-
     metrics = Metrics()
     history = WeightHistory(model.config, writer.history_dir if writer else None)
     start_step, wall_before, resumed_from = 0, 0.0, None
@@ -430,7 +426,5 @@ def _train_in(model, task, config, writer, resume, figures, callback, loss_kind,
 
 
 def _progress(config: TrainConfig, start_step: int):
-    from tqdm.auto import tqdm
-
     return tqdm(total=config.steps, initial=start_step, disable=not config.progress, file=sys.stderr,
                 desc="train", unit="step", dynamic_ncols=True, mininterval=0.5)
