@@ -297,7 +297,7 @@ def test_scores_that_are_not_plain_numbers_are_read_the_same_way_everywhere(tmp_
 def test_a_regulariser_that_reads_the_model_trains_the_ensembles_weights():
     """Issue 11, bug 2: the ensemble gave regularisers a copy of each network made at the start,
     so a term reading ``model.w_rec`` had no gradient (|W_rec|^2 ended at 22.9 against 3.1)."""
-    from neurornn.training.regularizers import _FACTORIES, register_regularizer
+    from neurornn.config.regularizer_kinds import _FACTORIES, register_regularizer
 
     if "test_parameter_l2" not in _FACTORIES:
         @register_regularizer("test_parameter_l2")

@@ -53,7 +53,7 @@ def test_importing_neurornn_does_not_import_matplotlib():
 def test_report_without_figures_does_not_import_matplotlib(tmp_path):
     _train(tmp_path / "run")
     done = _python("import sys\n"
-                   "from neurornn.analysis.report import write_report\n"
+                   "from neurornn.runs.report import write_report\n"
                    f"page = write_report({str(tmp_path / 'run')!r}, figures=False).read_text()\n"
                    "assert '<svg' in page and 'training curves (metrics.csv)' in page, page[:300]\n"
                    "assert 'matplotlib' not in sys.modules\n")

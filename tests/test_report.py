@@ -115,7 +115,7 @@ def test_report_without_figures_draws_the_curves_as_svg(run_dir):
 
 
 def test_svg_curves_skip_what_cannot_be_drawn():
-    from neurornn.analysis._svg import training_curves_svg
+    from neurornn.runs._svg import training_curves_svg
 
     assert training_curves_svg({}) is None
     assert training_curves_svg({"step": [0.0, 1.0], "grad_norm": [1.0, 2.0]}) is None

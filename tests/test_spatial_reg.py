@@ -8,7 +8,7 @@ import torch
 from neurornn import RNN, RNNConfig
 from neurornn.models.space import config_distances
 from neurornn.training.regularizers import build_regularizer, regularizer_kinds
-from neurornn.training.spatial import weighted_communicability
+from neurornn.ops.communicability import weighted_communicability
 
 
 def sernn_reference(kernel, distances, se1, comms_factor=None):

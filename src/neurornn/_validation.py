@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import torch
 
 __all__ = [
     "check_bool",
@@ -151,8 +152,6 @@ def check_known_keys(where: str, keys: Iterable[str], known: Iterable[str]) -> N
 def check_finite(name: str, values: Any, verb: str = "contains") -> Any:
     """Raise ``ValueError`` if a tensor / array holds NaN or inf, saying how many; returns ``values``."""
     if hasattr(values, "detach") and hasattr(values, "is_floating_point"):  # a torch tensor
-        import torch
-
         v = values.detach()
         if not (v.is_floating_point() or v.is_complex()):
             return values

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ._files import write_bytes
+from ._validation import check_int
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-from ._files import write_bytes
 
 __all__ = ["new_figure", "save_figure", "plot_training_curves", "plot_example_trials", "shade_mask"]
 
@@ -147,8 +148,6 @@ def plot_example_trials(
     The network runs noise-free by default; shaded spans are the time steps the
     task's mask scores; cross-entropy outputs are shown as softmax probabilities.
     """
-    from ._validation import check_int
-
     check_int("n_trials", n_trials, minimum=1)
     batch = task.batch(n_trials, generator or torch.Generator().manual_seed(0))
     device = next(iter(model.buffers())).device

@@ -18,7 +18,7 @@ from .performance import (
     psychometric_curve,
     validation_score,
 )
-from .report import render_report, write_report
+from ..runs.report import render_report, write_report
 
 # The pipeline: registered analyses, run from Python (analyze_run) and by `neurornn analyze`.
 from .pipeline import (

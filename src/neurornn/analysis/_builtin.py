@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import pca as P
 from ._builtin_figures import fixed_point_figure, unit_figure
 from ._registry import register_analysis
 from .activity import Activity
 from .fixed_points import FixedPointFinder, sample_states
 from .graph_run import analyze_run_graph, graph_files
+from .pca import PCA, plot_fixed_points
 from .performance import plot_psychometric, plot_trials, psychometric_curve, validation_score
 
 __all__ = ["default_inputs", "slow_point_settings"]
@@ -89,8 +91,6 @@ def _pca_plan(ctx):
 @register_analysis("pca", needs=("activity",), writes=_PCA_WRITES, plan=_pca_plan,
                    help="PCA of the activity, trajectories in PC space (3D for 3 units or more)")
 def pca(ctx) -> tuple[str, Any]:
-    from . import pca as P  # imports matplotlib
-
     act, color = ctx.activity, ctx.color_by
     fitted = P.PCA().fit(act)
     summary = fitted.summary()
@@ -193,8 +193,6 @@ def _fixed_points_plan(ctx):
                    plan=_fixed_points_plan,
                    help="fixed points (or slow points) with their stability, geometry and cycles")
 def fixed_points(ctx) -> tuple[str, Any]:
-    from .pca import PCA, plot_fixed_points  # imports matplotlib
-
     o, model, full, color = ctx.options, ctx.model, ctx.full_activity, ctx.color_by
     fp_inputs = o.fp_input_array(model.config.n_inputs)
     if fp_inputs is not None:

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from .pca import _color_key, _colors
+
 __all__ = ["unit_figure", "fixed_point_figure"]
 
 
@@ -13,7 +15,6 @@ def unit_figure(activity: Any, color: str | None, n_units: int = 6) -> Any:
     """Rates of the ``n_units`` most variable units over (up to) 40 trials, coloured by condition ``color``."""
     from matplotlib.figure import Figure
 
-    from .pca import _color_key, _colors
 
     rates = activity.rates
     var = rates.reshape(-1, rates.shape[-1]).var(axis=0)
@@ -44,7 +45,6 @@ def fixed_point_figure(fps: Any, activity: Any, pca: Any, names: list[str], colo
     """Fixed points on the trajectories in the states' first two PCs, one panel per input (up to 4)."""
     from matplotlib.figure import Figure
 
-    from .pca import _color_key, _colors
 
     k = min(len(fps.inputs_), 4)
     fig = Figure(figsize=(4.4 * k + 1.6, 4.4), layout="constrained")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ..runs import load_yaml
+from ..runs import read_config_file
 from ._options import AnalysisOptions
 from ._registry import ANALYSES, Analysis
 
@@ -97,9 +97,9 @@ def check_memory(estimate: Mapping[str, Any], n_units: int, n_steps: int | None,
 
 
 def config_units(path: Path) -> int | None:
-    """``model.n_units`` of a run folder's config.yaml, or None (then load_run says what is wrong)."""
+    """``model.n_units`` of a run folder's config.yaml as it is now, or None (then load_run says what is wrong)."""
     try:
-        n = load_yaml((path / "config.yaml").read_text())["model"]["n_units"]
+        n = read_config_file(path / "config.yaml")["model"]["n_units"]
     except Exception:  # noqa: BLE001 (any problem is load_run's to report)
         return None
     return n if isinstance(n, int) and not isinstance(n, bool) else None

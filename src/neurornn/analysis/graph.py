@@ -44,7 +44,7 @@ import torch
 from scipy import stats
 from scipy.sparse.csgraph import connected_components
 
-from ..training.spatial import weighted_communicability
+from ..ops.communicability import weighted_communicability
 from ._graph_build import adjacency, as_matrix
 from ._graph_measures import (
     characteristic_path_length,

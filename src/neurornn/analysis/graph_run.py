@@ -23,6 +23,7 @@ import numpy as np
 from .._validation import check_int
 from ..models.space import config_distances, unit_coordinates
 from .._files import write_csv, write_json
+from ..runs import load_run
 from .graph import graph_metrics, graph_metrics_history, plot_connectivity, plot_graph_history
 
 __all__ = ["analyze_run_graph", "graph_files"]
@@ -41,8 +42,6 @@ def graph_files(out_dir, figures_dir=None, suffix: str = "", history: bool = Tru
 
 def _resolve_run(run):
     if isinstance(run, (str, Path)):
-        from ..runs import load_run
-
         return load_run(run)
     if not hasattr(run, "model") or not hasattr(run, "history"):
         raise TypeError(f"run must be a Run or a run folder path, got {type(run).__name__}")

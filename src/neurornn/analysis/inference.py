@@ -28,7 +28,8 @@ from torch import Tensor
 from .._validation import check_choice, check_int, check_nonnegative, check_positive
 from ..models import RNN, RNNConfig, Weights
 from ..models.connectivity import init_recurrent
-from ..tasks.base import Batch, Task, masked_mse
+from ..ops.losses import masked_mse
+from ..tasks.base import Batch, Task
 
 __all__ = [
     "two_area_config",

@@ -16,6 +16,7 @@ import torch
 from scipy.optimize import minimize
 
 from .._validation import check_choice, check_int
+from ..ops.losses import task_loss
 from ..plotting import new_figure, tight_layout
 from ..tasks.base import Batch, Task
 from ._model_access import resolve_model
@@ -96,8 +97,6 @@ def validation_score(
     if scoring == "accuracy":
         return task.scores(outputs, b)["accuracy"]
     if isinstance(scoring, str):
-        from ..training.losses import task_loss
-
         kind = task.loss if scoring == "loss" else scoring
         return float(task_loss(kind, outputs, b.targets.to(outputs.dtype), b.mask.to(outputs.dtype)))
     return float(scoring(outputs, b))

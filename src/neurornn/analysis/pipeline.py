@@ -27,8 +27,9 @@ import torch
 from .._files import write_json
 from .._validation import check_choice, check_int, suggest
 from .._folder import open_folder
-from ..runs import load_run
-from ..training.config import SMALL_NETWORK_UNITS
+from ..plotting import save_figure
+from ..runs import load_run, write_report
+from ..config import SMALL_NETWORK_UNITS
 from . import _builtin  # noqa: F401  (registers the built-in analyses)
 from ._memory import analysis_memory, check_memory, config_units, estimate_memory
 from ._model_access import resolve_model
@@ -43,7 +44,6 @@ from ._registry import (
     unregister_analysis,
 )
 from .activity import record_activity
-from .report import write_report
 
 __all__ = ["AnalysisOptions", "AnalysisResult", "Context", "ANALYSES", "analysis_names", "analyze_run",
            "estimate_memory", "register_analysis", "unregister_analysis"]
@@ -83,8 +83,6 @@ class Outputs:
         return path
 
     def figure(self, stem: str, fig: Any) -> Path:
-        from ..plotting import save_figure
-
         return save_figure(fig, self._target("figures", stem, "png"), dpi=110, overwrite=True)
 
     def record(self, paths: Iterable[str | os.PathLike]) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .._validation import check_finite, check_int
+from ._model_access import analysis_copy
 
 __all__ = [
     "TCAResult",
@@ -73,8 +74,6 @@ def activity_tensor(model, inputs, use: str = "rates") -> np.ndarray:
 
     The model is run in float64 on a copy; it is not changed.
     """
-    from ._model_access import analysis_copy
-
     if use not in ("rates", "states"):
         raise ValueError(f"use must be 'rates' or 'states', got {use!r}")
     net = analysis_copy(model)

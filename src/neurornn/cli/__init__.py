@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import argparse
 import errno
-import importlib
 import os
 import sys
 import warnings
 
 from .._folder import CorruptFileError, FolderInUseError
 from .._version import __version__
+from . import analyze, experiment, tasks, train
 
 __all__ = ["main", "build_parser"]
 
 # Subcommand modules, in the order `neurornn --help` lists them.
-_SUBCOMMANDS = ("train", "tasks", "experiment", "analyze")
+_SUBCOMMANDS = (train, tasks, experiment, analyze)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _SUBCOMMANDS:
-        importlib.import_module(f"{__name__}.{name}").register(sub)
+    for command in _SUBCOMMANDS:
+        command.register(sub)
     return parser
 
 

@@ -7,6 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..training.ensemble import train_ensemble
+from ..training.ensemble_configs import ensemble_configs, parse_vary
+
 __all__ = ["add_arguments", "wants_ensemble", "run_ensemble"]
 
 EPILOG = """ensembles (many networks trained at once with batched matmuls, one run folder each):
@@ -32,9 +35,6 @@ def wants_ensemble(args: argparse.Namespace) -> bool:
 
 
 def run_ensemble(args: argparse.Namespace, task, model_config, train_config, out: Path) -> int:
-    from ..training.ensemble import train_ensemble
-    from ..training.ensemble_configs import ensemble_configs, parse_vary
-
     if args.resume:
         raise ValueError("--resume continues one run folder; resume a network of an ensemble with "
                          "--resume --out ENSEMBLE/net_000")

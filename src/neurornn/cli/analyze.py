@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..analysis.pipeline import AnalysisOptions, analyze_run
+
 # The built-in analyses, each with its own flag (any registered analysis can be chosen with --only).
 ANALYSES = ("performance", "activity", "pca", "psychometric", "fixed_points", "graph")
 # How errors name the options of the pipeline: by these flags.
@@ -88,8 +90,6 @@ def _chosen(args: argparse.Namespace) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis.pipeline import AnalysisOptions, analyze_run
-
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     options = AnalysisOptions(n_trials=args.n_trials, score_trials=args.score_trials, seed=args.seed,

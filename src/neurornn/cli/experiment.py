@@ -17,7 +17,11 @@ import json
 import math
 from typing import Any
 
+import torch
+
+from .. import experiments as ex
 from .._validation import suggest
+from ..runs import load_yaml
 
 __all__ = ["register", "run", "parse_sets", "EXPERIMENTS"]
 
@@ -50,8 +54,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
     """``key=value`` items into a dict (values parsed as YAML)."""
-    from ..runs import load_yaml
-
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
@@ -96,8 +98,6 @@ def _fmt(v: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import experiments as ex
-
     if args.name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {args.name!r}{suggest(args.name, EXPERIMENTS)}; "
                          f"known: {list(EXPERIMENTS)}")
@@ -109,8 +109,6 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds is not None and args.name != "sernn-sweep":
         raise ValueError("--seeds applies to sernn-sweep only")
     if args.threads is not None:
-        import torch
-
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+import torch
+import yaml
+
 from .. import tasks
+from ..plotting import save_figure
+from ..tasks.plotting import describe_batch, plot_task_batch
 
 _EPILOG = """examples:
   neurornn tasks                                   # every task with its one-line description
@@ -34,8 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _parse_sets(items: list[str]) -> dict:
-    import yaml
-
     params = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -62,18 +65,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..tasks.plotting import describe_batch, plot_task_batch
-
     task = tasks.make(args.name, **_parse_sets([item for group in args.set for item in group]))
     if args.trials < 1:
         raise ValueError(f"--trials must be >= 1, got {args.trials}")
     batch = task.batch(max(args.trials, 8), torch.Generator().manual_seed(args.seed))
     print(describe_batch(task, batch))
     if args.out:
-        from ..plotting import save_figure
-
         path = save_figure(plot_task_batch(task, batch, n_trials=args.trials), args.out)
         print(f"figure: {path}")
     return 0

@@ -17,10 +17,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
+import torch
+
+from .. import tasks
 from .._validation import suggest
 from .._folder import only_leftovers
-from ..runs import load_yaml, read_yaml_file
-from ..training.config import SMALL_NETWORK_UNITS
+from ..config import SMALL_NETWORK_UNITS, RNNConfig, TrainConfig
+from ..models import RNN
+from ..runs import is_run, load_yaml, read_config_file, read_run_config
+from ..training import train
+from ._ensemble import add_arguments as add_ensemble_arguments
+from ._ensemble import run_ensemble, wants_ensemble
 
 __all__ = ["register", "run", "build_configs", "parse_sets"]
 
@@ -68,9 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"CPU threads for torch (default: train.threads, i.e. 1 for one network of up to "
                         f"{SMALL_NETWORK_UNITS} units, whose per-step matrix products are too small to share "
                         "and which a second thread slows down badly on a busy machine; torch's choice otherwise)")
-    from ._ensemble import add_arguments as _add_ensemble_arguments
-
-    _add_ensemble_arguments(p)
+    add_ensemble_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -98,38 +103,6 @@ def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _read_config_file(path: str) -> dict[str, Any]:
-    file = Path(path)
-    if file.is_dir():
-        raise ValueError(f"config file {path!r} is a folder; give a YAML file (e.g. RUN/config.yaml)")
-    if not file.is_file():
-        raise FileNotFoundError(f"config file {path!r} does not exist")
-    data = read_yaml_file(file) or {}
-    if not isinstance(data, Mapping):
-        raise ValueError(f"config file {path!r} must hold a mapping with sections {list(_SECTIONS)}")
-    for key in data:
-        if key not in _SECTIONS:
-            raise ValueError(f"config file {path!r}: unknown section {key!r}{suggest(str(key), _SECTIONS)}; "
-                             f"sections: {list(_SECTIONS)}")
-    task = data.get("task")
-    if isinstance(task, str):
-        task = {"name": task, "params": {}}
-    elif task is None:
-        task = {}
-    elif isinstance(task, Mapping):
-        for key in task:
-            if key not in ("name", "params"):
-                raise ValueError(f"config file {path!r}: unknown task key {key!r}{suggest(str(key), ['name', 'params'])}"
-                                 " (task parameters go under task.params)")
-        task = {"name": task.get("name"), "params": dict(task.get("params") or {})}
-    else:
-        raise ValueError(f"config file {path!r}: task must be a name or a mapping {{name, params}}, got {task!r}")
-    for section in ("model", "train"):
-        if data.get(section) is not None and not isinstance(data[section], Mapping):
-            raise ValueError(f"config file {path!r}: {section} must be a mapping, got {data[section]!r}")
-    return {"task": task, "model": dict(data.get("model") or {}), "train": dict(data.get("train") or {})}
-
-
 def build_configs(
     task_name: str | None = None,
     config_file: str | None = None,
@@ -144,16 +117,12 @@ def build_configs(
     """
     if task_name is not None and not task_name.strip():
         raise ValueError("--task must name a task (see `neurornn tasks`), got an empty string")
-    from .. import tasks
-    from ..models import RNNConfig
-    from ..training import TrainConfig
-
     cfg = {"task": {"name": None, "params": {}}, "model": {}, "train": {}}
     if base is not None:
         cfg = {"task": {"name": base["task"].get("name"), "params": dict(base["task"].get("params") or {})},
                "model": dict(base["model"]), "train": dict(base["train"])}
     if config_file is not None:
-        cfg = _read_config_file(config_file)
+        cfg = read_config_file(config_file)
     overrides = parse_sets(sets or [])
     given = overrides["task"].pop("name", None) or task_name
     name = given or cfg["task"].get("name") or DEFAULT_TASK
@@ -193,10 +162,6 @@ def _default_out(task_name: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models import RNN
-    from ..runs import _read_config, is_run
-    from ..training import train
-
     sets = [item for group in args.set for item in group]
     if args.out is not None and not args.out.strip():
         raise ValueError("--out must be a folder path, got an empty string")
@@ -218,22 +183,16 @@ def run(args: argparse.Namespace) -> int:
         bad = [s for s in sets if not s.startswith("train.")]
         if bad:
             raise ValueError(f"--resume only accepts train.* settings (the model and task are fixed), got {bad}")
-        saved = _read_config(Path(args.out))
+        saved = read_run_config(args.out)
         task, model_config, train_config = build_configs(base=saved, sets=sets, trust_code=args.trust_code)
         # the saved config is complete: keep its model section exactly
-        from ..models import RNNConfig
-
         model_config = RNNConfig.from_dict(saved["model"])
     else:
         task, model_config, train_config = build_configs(args.task, args.config, sets, trust_code=args.trust_code)
     if args.quiet:
         train_config = train_config.replace(progress=False)
     out = Path(args.out) if args.out else _default_out(task.name)
-    from ._ensemble import run_ensemble, wants_ensemble
-
     if args.threads is not None:
-        import torch
-
         torch.set_num_threads(args.threads)
         train_config = train_config.replace(threads=args.threads)
     if wants_ensemble(args):

@@ -22,9 +22,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .. import tasks
 from .._validation import check_choice, check_fraction, check_int, check_nonnegative, check_positive
 from .._files import write_csv, write_json, write_text
 from .._folder import prepare_experiment_folder
+from ..analysis.graph_run import analyze_run_graph
+from ..models import RNN, RNNConfig
+from ..training import TrainConfig, train
 from ._config import ExperimentConfig
 
 __all__ = ["SeRNNConfig", "run_sernn", "run_sernn_sweep", "SWEEP_COLUMNS"]
@@ -91,8 +95,6 @@ class SeRNNConfig(ExperimentConfig):
         self.model_config()  # validates grid_shape against n_units
 
     def model_config(self):
-        from ..models import RNNConfig
-
         return RNNConfig(
             n_inputs=8, n_units=self.n_units, n_outputs=4, dt_ms=1.0, tau_ms=1.0, activation="relu",
             w_rec_init="orthogonal", sigma_in=float(self.sigma_in), grid_shape=self.grid_shape,
@@ -100,8 +102,6 @@ class SeRNNConfig(ExperimentConfig):
         )
 
     def train_config(self):
-        from ..training import TrainConfig
-
         regs = ()
         if self.strength > 0:
             spec = {"kind": self.regularizer, "strength": float(self.strength)}
@@ -133,11 +133,6 @@ def run_sernn(config: SeRNNConfig | Mapping[str, Any] | None = None, out=None,
     dict with ``accuracy`` (final evaluation), ``task_loss``, ``train_seconds``,
     ``graph`` (final graph metrics), ``graph_history`` (per epoch) and ``run``.
     """
-    from .. import tasks
-    from ..analysis.graph_run import analyze_run_graph
-    from ..models import RNN
-    from ..training import train
-
     config = SeRNNConfig.resolve(config)
     if out is not None:
         out = Path(out)

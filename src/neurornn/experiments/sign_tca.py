@@ -14,10 +14,16 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+import torch
 
+from .. import tasks
 from .._validation import check_choice, check_int, check_positive
 from .._files import write_json
 from .._folder import prepare_experiment_folder
+from ..analysis.tca import (activity_tensor, fit_tca, plot_rank_sweep, plot_tca, rank_sweep, trial_factor_auc,
+                            trial_factor_dprime)
+from ..models import RNN, RNNConfig
+from ..training import TrainConfig, train
 from ._config import ExperimentConfig
 
 __all__ = ["SignTCAConfig", "run_sign_tca", "choose_rank"]
@@ -110,21 +116,6 @@ def run_sign_tca(config: SignTCAConfig | Mapping[str, Any] | None = None, out=No
     factors can separate the signs too (AUC near 1); training widens the separation
     (compare the ``d'``).
     """
-    import torch
-
-    from .. import tasks
-    from ..analysis.tca import (
-        activity_tensor,
-        fit_tca,
-        plot_rank_sweep,
-        plot_tca,
-        rank_sweep,
-        trial_factor_auc,
-        trial_factor_dprime,
-    )
-    from ..models import RNN, RNNConfig
-    from ..training import TrainConfig, train
-
     config = SignTCAConfig.resolve(config)
     out = prepare_experiment_folder(out, "sign-tca", overwrite)
     task = tasks.make("sign_integration")

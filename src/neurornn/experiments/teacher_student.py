@@ -21,6 +21,10 @@ from safetensors.torch import save as save_safetensors
 from .._validation import check_choice, check_int, check_nonnegative, check_positive
 from .._files import write_bytes, write_csv, write_json
 from .._folder import prepare_experiment_folder
+from ..analysis.inference import (RecordedTask, TeacherTask, block, load_recording, make_network, plot_recovery,
+                                  plot_recovery_history, recovery_history, recovery_scores, student_like,
+                                  two_area_config)
+from ..training import TrainConfig, train
 from ._config import ExperimentConfig
 
 __all__ = ["TeacherStudentConfig", "run_teacher_student", "infer_from_recording"]
@@ -82,8 +86,6 @@ class TeacherStudentConfig(ExperimentConfig):
         self.model_config()  # validates the circuit fields (activation, dt_ms, exc_fraction, ...)
 
     def model_config(self, seed: int | None = None):
-        from ..analysis.inference import two_area_config
-
         return two_area_config(
             self.n_a, self.n_b, activation=self.activation, dt_ms=float(self.dt_ms),
             tau_ms=float(self.tau_ms), w_rec_gain=float(self.w_rec_gain), exc_fraction=self.exc_fraction,
@@ -91,8 +93,6 @@ class TeacherStudentConfig(ExperimentConfig):
         )
 
     def train_config(self):
-        from ..training import TrainConfig
-
         return TrainConfig(
             steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate,
             acc_criterion=self.acc_criterion, eval_every=self.eval_every, eval_batch_size=256,
@@ -101,8 +101,6 @@ class TeacherStudentConfig(ExperimentConfig):
 
 
 def _train_student(student, task, train_config, out: Path | None):
-    from ..training import train
-
     run_dir = None if out is None else out / "run"
     t0 = time.perf_counter()
     run = train(student, task, train_config, out=run_dir, figures=run_dir is not None)
@@ -110,13 +108,6 @@ def _train_student(student, task, train_config, out: Path | None):
 
 
 def _report(teacher_w, before, run, config, mask, out: Path | None, wall: float, extra: dict) -> dict:
-    from ..analysis.inference import (
-        plot_recovery,
-        plot_recovery_history,
-        recovery_history,
-        recovery_scores,
-    )
-
     after = run.model.effective_weights().w_rec.detach()
     blocks = ("A->B", "A->A", "B->B")
     scores_after = recovery_scores(teacher_w, after, config, mask, blocks) if teacher_w is not None else None
@@ -167,8 +158,6 @@ def run_teacher_student(config: TeacherStudentConfig | Mapping[str, Any] | None 
     ``recovery_after`` (every block), ``train_seconds``, ``train_steps``,
     ``history`` (score per snapshot) and ``run`` (the :class:`~neurornn.runs.Run`).
     """
-    from ..analysis.inference import TeacherTask, make_network, student_like
-
     config = TeacherStudentConfig.resolve(config)
     out = prepare_experiment_folder(out, "teacher-student", overwrite)
     model_config = config.model_config()
@@ -209,9 +198,6 @@ def infer_from_recording(stimulation, activity, *, dt_ms: float = 10.0, model: M
     dict with ``weights`` (the inferred ``W_rec`` (n_units, n_units)), ``A->B``
     block, the final variance explained and ``run``.
     """
-    from ..analysis.inference import RecordedTask, block, load_recording, make_network, two_area_config
-    from ..training import TrainConfig
-
     if activity is None:
         stimulation, activity = load_recording(stimulation)
     task = RecordedTask(stimulation, activity, dt_ms=dt_ms)

@@ -1,6 +1,6 @@
 """Models: the configuration, the step equations and the constrained RNN."""
 
-from .config import RNNConfig
+from ..config import RNNConfig
 from .dynamics import ACTIVATION_FUNCTIONS, Dynamics, StepNoise, reference_loop
 from .weights import WEIGHT_NAMES, Trajectory, Weights
 from .fused import fused_loop

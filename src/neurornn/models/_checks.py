@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from .._validation import check_finite, check_memory, suggest
-from .config import RNNConfig
+from ..config.model import RNNConfig
 
 __all__ = ["SHARED_FIELDS", "check_configs", "check_given_weights", "check_inputs", "check_initial_state",
            "check_network_memory", "check_run_memory"]

@@ -21,7 +21,7 @@ from typing import Callable
 from torch import Tensor
 
 from .._validation import suggest
-from .config import allow_loop
+from ..config.model import allow_loop
 from .dynamics import Dynamics, StepNoise, reference_loop
 from .fused import fused_loop, fused_unsupported_reason
 

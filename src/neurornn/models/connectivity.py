@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-from .config import RNNConfig
+from ..config import RNNConfig
 
 __all__ = [
     "dale_signs",

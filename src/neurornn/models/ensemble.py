@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ._checks import SHARED_FIELDS
-from .config import RNNConfig
+from ..config.model import RNNConfig
 from .rnn import RNN
 
 __all__ = ["RNNEnsemble", "SHARED_FIELDS"]

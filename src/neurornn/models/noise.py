@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from .config import RNNConfig
+from ..config.model import RNNConfig
 from .dynamics import StepNoise
 
 __all__ = ["NOISE_LEVELS", "noise_pattern", "draw_noise"]

@@ -11,7 +11,7 @@ from .._validation import check_bool, check_finite
 from ._checks import (check_configs, check_given_weights, check_initial_state, check_inputs, check_network_memory,
                       check_run_memory)
 from .backends import select_backend
-from .config import RNNConfig
+from ..config.model import RNNConfig
 from .connectivity import (dale_signs, init_input, init_output, init_recurrent, input_mask, output_mask,
                            recurrent_mask, unit_alpha)
 from .dynamics import Dynamics, StepNoise

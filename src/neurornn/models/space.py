@@ -19,7 +19,7 @@ import numpy as np
 from scipy.spatial.distance import pdist, squareform
 
 from .._validation import check_choice, check_int, check_positive
-from .config import DISTANCE_METRICS, RNNConfig
+from ..config.model import DISTANCE_METRICS, RNNConfig
 
 __all__ = [
     "default_grid_shape",

@@ -1,6 +1,7 @@
 """Task library: the ``Task`` interface, the registry and the tasks of the seeds."""
 
-from .base import Batch, Task, masked_mse, ms_to_steps
+from ..ops.losses import masked_mse
+from .base import Batch, Task, ms_to_steps
 from .registry import UntrustedCodeError, describe, get, make, names, names_code, register
 
 # Importing a task module registers it.

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .._validation import check_int, check_memory, check_nonnegative, check_positive, plain, suggest, suggest_keywords
 
-__all__ = ["Batch", "Task", "ms_to_steps", "masked_mse"]
+__all__ = ["Batch", "Task", "ms_to_steps"]
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,6 @@ def ms_to_steps(name: str, ms: float, dt_ms: float, *, allow_zero: bool = True) 
     if not math.isclose(steps, round(steps), rel_tol=0, abs_tol=1e-6):
         raise ValueError(f"{name} must be a multiple of dt_ms={dt_ms}, got {ms}")
     return int(round(steps))
-
-
-def masked_mse(outputs: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
-    """Mean squared error over the masked time steps (mask shape (batch, time))."""
-    err = ((outputs - targets) ** 2).mean(-1)
-    return (err * mask).sum() / mask.sum().clamp_min(1e-12)
 
 
 class Task(ABC):

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .._validation import check_int
+from ..plotting import new_figure
 from .base import Batch, Task
 
 if TYPE_CHECKING:  # matplotlib is imported by the drawing itself (see neurornn.plotting)
@@ -48,8 +49,6 @@ def plot_task_batch(task: Task, batch: Batch, n_trials: int = 3, outputs: torch.
     outputs : Tensor of shape (batch, time, n_outputs), optional
         Network outputs drawn over the targets (dashed).
     """
-    from ..plotting import new_figure
-
     check_int("n_trials", n_trials, minimum=1)
     n = min(n_trials, batch.n_trials)
     fig = new_figure(3.6 * n + 1.0, 6.5)

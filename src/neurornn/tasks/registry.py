@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from .._validation import suggest
 from .base import Task
+from .neurogym_adapter import NeuroGymTask
 
 __all__ = ["register", "make", "names", "get", "describe", "names_code", "UntrustedCodeError"]
 
@@ -95,8 +96,6 @@ def get(name: str, *, trust_code: bool = True) -> Callable[..., Task]:
         raise UntrustedCodeError(f"task {name!r} names code to import; it is imported only when trusted "
                                  "(trust_code=True / --trust-code)")
     if name.startswith("neurogym:"):
-        from .neurogym_adapter import NeuroGymTask
-
         env_id = name.split(":", 1)[1]
         return functools.partial(NeuroGymTask, env_id)
     if ":" in name:

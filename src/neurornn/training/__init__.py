@@ -1,9 +1,8 @@
 """Training: ``TrainConfig``, ``train``, losses, regularisers, weight history, checkpoints."""
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig
-from .history import WeightHistory
-from .losses import masked_cross_entropy, masked_mse, task_loss
+from ..config import TrainConfig
+from ..ops.losses import masked_cross_entropy, masked_mse, task_loss
+from ..runs import WeightHistory, load_checkpoint, save_checkpoint
 from .regularizers import build_regularizer, register_regularizer, regularizer_kinds
 from . import spatial  # noqa: F401  (registers the spatial regulariser kinds)
 from .generators import make_generators

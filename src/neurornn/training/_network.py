@@ -9,8 +9,8 @@ from typing import Any
 import torch
 
 from ..models import RNN, Trajectory, Weights
-from .config import TrainConfig
-from .history import WeightHistory
+from ..config.train import TrainConfig
+from ..runs.history import WeightHistory
 
 __all__ = ["Network", "LiveMember", "live_terms"]
 

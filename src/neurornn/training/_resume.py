@@ -6,12 +6,12 @@ import warnings
 
 from .._files import read_manifest
 from .._folder import verified_bytes
-from .. import runs as _runs  # TEMPORARY until the layers land
+from ..config.train import TrainConfig
+from ..runs import Metrics, read_run_config, resume_hint, run_config
+from ..runs.checkpoint import has_checkpoint, load_checkpoint
+from ..runs.history import WeightHistory
 from ._setup import check_resume_changes
-from .checkpoint import has_checkpoint, load_checkpoint
-from .config import TrainConfig
 from .generators import make_generators
-from .history import WeightHistory
 from .optimizers import make_optimizer
 
 __all__ = ["restore"]
@@ -37,8 +37,8 @@ def _restore_network(loop, net) -> int:
     writer, e = net.writer, net.index
     if writer is None:
         raise ValueError("resume=True needs out= the run folder to resume")
-    saved = _runs._read_config(writer.path)
-    now = _runs.run_config(loop.task, loop.model.configs[e], net.config)
+    saved = read_run_config(writer.path)
+    now = run_config(loop.task, loop.model.configs[e], net.config)
     for section in ("task", "model"):
         if saved[section] != now[section]:
             raise ValueError(
@@ -67,10 +67,10 @@ def _restore_network(loop, net) -> int:
         meta = load_checkpoint(writer.checkpoint_dir, proxy, opt, loop.gens.of[e])
     loop.optimizer.load_member(e, opt, net.config)
     start = int(meta["step"])
-    hint = _runs.resume_hint(writer.path)
+    hint = resume_hint(writer.path)
     written = read_manifest(writer.path)["files"]  # a file neurornn wrote must be there and whole
     if "metrics.csv" in written or (writer.path / "metrics.csv").exists():
-        net.metrics = _runs.Metrics.from_csv(writer.path / "metrics.csv", verified_bytes(writer.path / "metrics.csv", hint))
+        net.metrics = Metrics.from_csv(writer.path / "metrics.csv", verified_bytes(writer.path / "metrics.csv", hint))
         net.metrics.truncate(start)
     if "history/index.json" in written or (writer.history_dir / "index.json").exists():
         net.history = WeightHistory.load(writer.history_dir, loop.model.configs[e])

@@ -13,7 +13,7 @@ import torch
 from .._version import __version__
 from ..models import RNN
 from ..tasks.base import Task
-from .config import SMALL_NETWORK_UNITS, TrainConfig
+from ..config import SMALL_NETWORK_UNITS, TrainConfig
 
 __all__ = ["check_compatible", "criteria", "check_resume_changes",
            "metric_columns", "regularizer_names", "run_summary", "training_threads"]

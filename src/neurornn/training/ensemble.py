@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .. import runs as _runs  # TEMPORARY until the layers land
+from ..config.train import TrainConfig
+from ..runs import RunWriter
 from .._files import read_json, write_json, write_text
 from .._folder import CorruptFileError, make_folder, open_folder, verified_bytes
 from ..models import RNN, RNNConfig, RNNEnsemble
 from ..tasks.base import Task
 from ._setup import check_compatible, training_threads
-from .config import TrainConfig
 from .loop import train_networks
 
 __all__ = ["train_ensemble", "EnsembleRun", "SHARED_TRAIN_FIELDS"]
@@ -197,7 +197,7 @@ def train_ensemble(
         writers = []
         t0 = time.perf_counter()
         try:
-            writers.extend(_runs.RunWriter(root / name, resume=resume) if root is not None else None for name in names)
+            writers.extend(RunWriter(root / name, resume=resume) if root is not None else None for name in names)
             if root is not None and not resume:
                 write_json(root / "ensemble.json", {"format": "neurornn-ensemble", "version": 1,
                                                     "task": task.name, "networks": names,

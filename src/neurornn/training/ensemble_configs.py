@@ -6,8 +6,8 @@ import itertools
 import re
 from typing import Any, Mapping, Sequence
 
-from ..models import RNNConfig
-from .config import TrainConfig
+from ..config import RNNConfig, TrainConfig
+from ..runs import load_yaml
 
 __all__ = ["ensemble_configs", "parse_vary"]
 
@@ -111,8 +111,6 @@ def parse_vary(items: Sequence[str]) -> dict[str, list]:
     ``range(A, B, STEP)``. Sections: ``model``, ``train`` (including
     ``train.regularizers.I.KEY``).
     """
-    from ..runs import load_yaml
-
     out: dict[str, list] = {}
     for item in items:
         if "=" not in item:

@@ -35,17 +35,17 @@ from tqdm.auto import tqdm
 
 from ..models import RNN
 from ..models.noise import noise_pattern
-from .. import runs as _runs  # TEMPORARY until the layers land
+from ..config.train import TrainConfig
+from ..ops.losses import task_loss
+from ..runs import Metrics, Run, write_report
+from ..runs.checkpoint import save_checkpoint
+from ..runs.history import WeightHistory
 from ..tasks.base import Task
 from ._interrupt import Interrupt
 from ._network import LiveMember, Network, live_terms
 from ._resume import restore
 from ._setup import check_compatible, criteria, metric_columns, regularizer_names, run_summary
-from .checkpoint import save_checkpoint
-from .config import TrainConfig
 from .generators import Generators, draw_batches, stack_inputs
-from .history import WeightHistory
-from .losses import task_loss
 from .optimizers import network_optimizer
 from .regularizers import build_regularizer
 
@@ -103,7 +103,7 @@ class _Loop:
         self.nets = []
         for e, (tc, writer) in enumerate(zip(configs, writers)):
             acc, loss = criteria(task, tc)
-            self.nets.append(Network(e, tc, writer, _runs.Metrics(), WeightHistory(model.configs[e], writer.history_dir
+            self.nets.append(Network(e, tc, writer, Metrics(), WeightHistory(model.configs[e], writer.history_dir
                                                                              if writer else None),
                                      [build_regularizer(spec, self.proxies[e]) for spec in tc.regularizers],
                                      regularizer_names(tc.regularizers), acc, loss, active=tc.steps > 0))
@@ -348,6 +348,6 @@ class _Loop:
             if figures:
                 net.writer.write_figures(member, self.task, net.metrics, seed=net.config.seed,
                                          criterion=net.acc_criterion)
-            _runs.write_report(net.writer.path, figures=figures)
-        return _runs.Run(net.writer.path if net.writer else None, member, self.task, net.config, net.metrics, summary,
+            write_report(net.writer.path, figures=figures)
+        return Run(net.writer.path if net.writer else None, member, self.task, net.config, net.metrics, summary,
                    net.history)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-from .config import TrainConfig
+from ..config.train import TrainConfig
 
 __all__ = ["make_optimizer", "apply_hyperparameters", "NetworkOptimizer", "SingleOptimizer", "StackedOptimizer",
            "network_optimizer"]

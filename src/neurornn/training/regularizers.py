@@ -12,13 +12,13 @@ Register new kinds with :func:`register_regularizer`.
 
 from __future__ import annotations
 
-import inspect
-
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 from torch import Tensor
 
 from .._validation import check_nonnegative, suggest
+from ..config.regularizer_kinds import (register_regularizer, regularizer_factory, regularizer_kinds,
+                                        regularizer_parameters)
 from ..models import RNN, Trajectory, Weights
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "register_regularizer",
     "build_regularizer",
     "regularizer_kinds",
+    "regularizer_parameters",
     "l1_weights",
     "l2_weights",
     "l1_rates",
@@ -41,38 +42,17 @@ class Regularizer(Protocol):
     def __call__(self, model: RNN, weights: Weights, trajectory: Trajectory) -> Tensor: ...
 
 
-_FACTORIES: dict[str, Callable[..., Regularizer]] = {}
-
-
-def register_regularizer(kind: str) -> Callable:
-    """Decorator: register ``factory(model, strength, **params) -> Regularizer`` as ``kind``."""
-
-    def deco(factory: Callable[..., Regularizer]) -> Callable[..., Regularizer]:
-        _FACTORIES[kind] = factory
-        return factory
-
-    return deco
-
-
-def regularizer_kinds() -> list[str]:
-    return sorted(_FACTORIES)
-
-
-def regularizer_parameters(kind: str) -> list[str]:
-    """The parameters a spec of ``kind`` may give besides ``kind`` and ``strength``."""
-    return [name for name in inspect.signature(_FACTORIES[kind]).parameters if name not in ("model", "strength")]
-
-
 def build_regularizer(spec: Mapping[str, Any], model: RNN) -> Regularizer:
     """Build a term from ``{"kind": ..., "strength": ..., **params}``."""
     if not isinstance(spec, Mapping) or "kind" not in spec:
         raise ValueError(f"a regularizer spec must be a mapping with a 'kind', got {spec!r}")
     params = dict(spec)
     kind = params.pop("kind")
-    if kind not in _FACTORIES:
-        raise ValueError(f"unknown regularizer kind {kind!r}{suggest(kind, _FACTORIES)}; known: {regularizer_kinds()}")
+    kinds = regularizer_kinds()
+    if kind not in kinds:
+        raise ValueError(f"unknown regularizer kind {kind!r}{suggest(kind, kinds)}; known: {kinds}")
     strength = check_nonnegative(f"regularizer {kind!r} strength", params.pop("strength", 0.0))
-    factory = _FACTORIES[kind]
+    factory = regularizer_factory(kind)
     known = regularizer_parameters(kind)
     unknown = [name for name in params if name not in known]
     if unknown:

@@ -16,7 +16,7 @@ with ``W`` the effective recurrent weights (``W[i, j]`` from unit j onto unit i)
 and ``S = diag(s)`` the node strengths ``s_j = sum_i |W_ij|`` (the total outgoing
 weight of unit j). This is exactly the seRNN code: its Keras kernel is ``U = W^T``
 and it sums ``|U|`` over ``axis=1``. ``C`` is the weighted communicability of
-Crofts & Higham (2009).
+Crofts & Higham (2009), :func:`neurornn.ops.communicability.weighted_communicability`.
 
 A unit with no outgoing weight has ``s_j = 0``; the seRNN code then divides by zero
 (NaN loss). Here ``S^-1/2`` is the pseudo-inverse square root: entry 0 for such
@@ -32,41 +32,10 @@ from torch import Tensor
 from .._validation import check_positive
 from ..models import RNN, Trajectory, Weights
 from ..models.space import config_distances
+from ..ops.communicability import weighted_communicability
 from .regularizers import Regularizer, register_regularizer
 
-__all__ = ["weighted_communicability", "spatial_l1", "spatial_communicability"]
-
-
-def weighted_communicability(w: Tensor, zero_diagonal: bool = True) -> Tensor:
-    """Weighted communicability ``expm(S^-1/2 |W| S^-1/2)`` (differentiable).
-
-    Parameters
-    ----------
-    w : Tensor of shape (..., n_units, n_units)
-        Weights, ``W[i, j]`` from unit j onto unit i.
-    zero_diagonal : bool
-        Set ``C_ii = 0`` (as the seRNN regulariser does).
-
-    Returns
-    -------
-    Tensor of shape (..., n_units, n_units). ``S = diag(s)`` with ``s_j = sum_i |W_ij|``;
-    units with ``s_j = 0`` get ``s_j^-1/2 = 0`` (pseudo-inverse), never a NaN.
-    """
-    if not isinstance(w, Tensor):
-        raise TypeError(f"w must be a torch.Tensor, got {type(w).__name__}")
-    if w.ndim < 2 or w.shape[-1] != w.shape[-2]:
-        raise ValueError(f"w must have shape (..., n_units, n_units), got {tuple(w.shape)}")
-    a = w.abs()
-    strength = a.sum(dim=-2)  # s_j = sum_i |W_ij|
-    positive = strength > 0
-    # clamp keeps the unused branch finite so that torch.where's gradient is finite too
-    tiny = torch.finfo(a.dtype).tiny
-    inv_sqrt = torch.where(positive, strength.clamp_min(tiny).rsqrt(), torch.zeros_like(strength))
-    normalised = inv_sqrt[..., :, None] * a * inv_sqrt[..., None, :]
-    comm = torch.linalg.matrix_exp(normalised)
-    if zero_diagonal:
-        comm = comm * (1 - torch.eye(comm.shape[-1], dtype=comm.dtype, device=comm.device))
-    return comm
+__all__ = ["spatial_l1", "spatial_communicability"]
 
 
 class _Spatial:

@@ -14,14 +14,14 @@ import torch
 
 from .._folder import remove_if_bare
 from ..models import RNN
-from .. import runs as _runs  # TEMPORARY until the layers land
+from ..config.train import TrainConfig
+from ..ops.losses import task_loss
+from ..runs import RunWriter
+from ..runs.checkpoint import checkpoint_step
 from ..tasks.base import Task
 from ._setup import check_compatible, metric_columns, training_threads
-from .checkpoint import checkpoint_step
-from .config import TrainConfig
 from .generators import make_generators
 from .loop import STOP_REASONS, train_networks
-from .losses import task_loss
 
 __all__ = ["train", "make_generators", "evaluate", "STOP_REASONS"]
 
@@ -108,7 +108,7 @@ def train(
     check_compatible(model, task)
     with training_threads(config, model.config.n_units, config.resolved_device()):
         existed = out is not None and Path(out).exists()
-        writer = _runs.RunWriter(out, overwrite=overwrite, resume=resume) if out is not None else None
+        writer = RunWriter(out, overwrite=overwrite, resume=resume) if out is not None else None
         try:
             return train_networks(model, task, [config], [writer], resume=resume, figures=figures,
                                   callback=callback)[0]

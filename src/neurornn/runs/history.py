@@ -23,7 +23,8 @@ from torch import Tensor
 
 from .._files import find_root, forget, read_json, write_bytes, write_json
 from .._folder import CorruptFileError, verified_bytes
-from ..models import RNN, RNNConfig, Weights
+from ..config import RNNConfig
+from ..models import RNN, Weights
 from ..models.rnn import WEIGHT_NAMES
 
 __all__ = ["WeightHistory", "HISTORY_FORMAT"]

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import torch
+
 from .._validation import (
     check_bool,
     check_choice,
@@ -19,12 +21,12 @@ from .._validation import (
     suggest,
     suggest_keywords,
 )
-from .regularizers import regularizer_kinds, regularizer_parameters
+from ..ops.losses import LOSSES
+from .regularizer_kinds import regularizer_kinds, regularizer_parameters
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "LOSSES", "DEVICES", "SMALL_NETWORK_UNITS"]
 
 OPTIMIZERS = ("adam", "sgd")
-LOSSES = ("mse", "cross_entropy")
 DEVICES = ("cpu", "cuda", "auto")
 SMALL_NETWORK_UNITS = 256  # up to this size one network trains fastest on one CPU thread
 
@@ -64,7 +66,7 @@ class TrainConfig:
         Clip the global gradient norm to this value; ``None``: no clipping.
     loss : {"mse", "cross_entropy"} or None
         ``None``: the task's loss. Both are averaged over the time steps the
-        task's mask weights (see :mod:`neurornn.training.losses`).
+        task's mask weights (see :mod:`neurornn.ops.losses`).
     regularizers : sequence of dict
         Terms added to the loss, each ``{"kind": NAME, "strength": s, **params}``
         (see :mod:`neurornn.training.regularizers`).
@@ -197,8 +199,6 @@ class TrainConfig:
     # ------------------------------------------------------------------ helpers
     def resolved_device(self) -> str:
         """The device to train on (``auto`` resolved)."""
-        import torch
-
         if self.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
         if self.device == "cuda" and not torch.cuda.is_available():

@@ -16,9 +16,14 @@ import torch
 from torch import Tensor
 
 from .._validation import check_choice
-from ..tasks.base import masked_mse
 
-__all__ = ["masked_cross_entropy", "masked_mse", "task_loss", "LOSS_FUNCTIONS"]
+__all__ = ["masked_cross_entropy", "masked_mse", "task_loss", "LOSS_FUNCTIONS", "LOSSES"]
+
+
+def masked_mse(outputs: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """Mean squared error over the masked time steps (mask shape (batch, time))."""
+    err = ((outputs - targets) ** 2).mean(-1)
+    return (err * mask).sum() / mask.sum().clamp_min(1e-12)
 
 
 def masked_cross_entropy(outputs: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
@@ -31,6 +36,7 @@ def masked_cross_entropy(outputs: Tensor, targets: Tensor, mask: Tensor) -> Tens
 
 
 LOSS_FUNCTIONS = {"mse": masked_mse, "cross_entropy": masked_cross_entropy}
+LOSSES = tuple(LOSS_FUNCTIONS)  # the loss names a task or TrainConfig.loss may give
 
 
 def task_loss(kind: str, outputs: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
