@@ -157,6 +157,26 @@ def test_cli_resume_continues_to_the_same_weights(tmp_path):
     assert load_yaml((tmp_path / "part" / "config.yaml").read_text())["train"]["steps"] == 16
 
 
+def test_cli_resumes_an_ensemble_folder(tmp_path, capsys):
+    """`--resume --out ENSEMBLE` continues every network; `--set train.*` applies to each."""
+    ens = ["--ensemble", "2", "--vary", "train.learning_rate=[0.01,0.003]"]
+    assert main(["train", "--quiet", "--no-figures", "--out", str(tmp_path / "full"), "--set", *SMALL,
+                 "train.steps=16", *ens]) == 0
+    assert main(["train", "--quiet", "--no-figures", "--out", str(tmp_path / "part"), "--set", *SMALL,
+                 "train.steps=8", *ens]) == 0
+    assert main(["train", "--quiet", "--no-figures", "--resume", "--out", str(tmp_path / "part"),
+                 "--set", "train.steps=16"]) == 0
+    assert "net_001: final accuracy" in capsys.readouterr().out
+    for name in ("net_000", "net_001"):
+        a, b = nr.load_run(tmp_path / "full" / name), nr.load_run(tmp_path / "part" / name)
+        for (k, x), (_, y) in zip(a.model.named_parameters(), b.model.named_parameters()):
+            assert torch.equal(x, y), k
+        assert b.summary["resumed_from_step"] == 8 and b.summary["steps"] == 16
+        assert b.config.learning_rate == a.config.learning_rate
+    assert main(["train", "--resume", "--out", str(tmp_path / "part"), "--set", "model.n_units=8"]) == 2
+    assert "only accepts train.* settings" in capsys.readouterr().err
+
+
 def test_cli_default_out_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--quiet", "--no-figures", "--set", *SMALL, "train.steps=1"]) == 0

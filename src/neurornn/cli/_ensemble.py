@@ -7,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..training.ensemble import train_ensemble
+from ..config import RNNConfig
+from ..training.ensemble import ensemble_members, train_ensemble
 from ..training.ensemble_configs import ensemble_configs, parse_vary
 
 __all__ = ["add_arguments", "wants_ensemble", "run_ensemble"]
@@ -34,10 +35,27 @@ def wants_ensemble(args: argparse.Namespace) -> bool:
     return args.ensemble is not None or bool(args.vary) or bool(args.grid)
 
 
+def resume_ensemble(args: argparse.Namespace, sets: list[str], build) -> int:
+    """``neurornn train --resume --out ENSEMBLE``: every network continues from its checkpoint;
+    ``build(saved run config) -> (task, model config, train config)`` applies the --set items."""
+    if wants_ensemble(args):
+        raise ValueError("--resume reads the networks from the ensemble folder; do not give --ensemble, --vary "
+                         "or --grid")
+    bad = [s for s in sets if not s.startswith("train.")]
+    if bad:
+        raise ValueError(f"--resume only accepts train.* settings (the models and task are fixed), got {bad}")
+    names, saved = ensemble_members(args.out)
+    built = [build(config) for config in saved]
+    models = [RNNConfig.from_dict(config["model"]) for config in saved]  # kept exactly as saved
+    trains = [b[2].replace(progress=False) if args.quiet else b[2] for b in built]
+    if args.threads is not None:
+        trains = [t.replace(threads=args.threads) for t in trains]
+    result = train_ensemble(models, built[0][0], trains, out=args.out, resume=True, names=names,
+                            figures=not args.no_figures)
+    return _report(result)
+
+
 def run_ensemble(args: argparse.Namespace, task, model_config, train_config, out: Path) -> int:
-    if args.resume:
-        raise ValueError("--resume continues one run folder; resume a network of an ensemble with "
-                         "--resume --out ENSEMBLE/net_000")
     if args.ensemble is not None and args.ensemble < 1:
         raise ValueError(f"--ensemble must be >= 1, got {args.ensemble}")
     vary = parse_vary([item for group in args.vary for item in group])
@@ -46,6 +64,10 @@ def run_ensemble(args: argparse.Namespace, task, model_config, train_config, out
     models, trains = ensemble_configs(model_config, train_config, vary, n=args.ensemble, grid=args.grid)
     result = train_ensemble(models, task, trains, out=out, overwrite=args.overwrite,
                             figures=not args.no_figures)
+    return _report(result)
+
+
+def _report(result) -> int:
     print(f"ensemble folder: {result.path} ({len(result)} networks, {result.wall_seconds:.1f} s; "
           f"summary.csv lists them)")
     for name, run in zip(result.names, result.runs):

@@ -21,13 +21,13 @@ import torch
 
 from .. import tasks
 from .._validation import suggest
-from .._folder import only_leftovers
+from .._folder import folder_kind, only_leftovers
 from ..config import SMALL_NETWORK_UNITS, RNNConfig, TrainConfig
 from ..models import RNN
 from ..runs import is_run, load_yaml, read_config_file, read_run_config
 from ..training import train
 from ._ensemble import add_arguments as add_ensemble_arguments
-from ._ensemble import run_ensemble, wants_ensemble
+from ._ensemble import resume_ensemble, run_ensemble, wants_ensemble
 
 __all__ = ["register", "run", "build_configs", "parse_sets"]
 
@@ -175,6 +175,9 @@ def run(args: argparse.Namespace) -> int:
         if args.overwrite:
             raise ValueError("give --resume or --overwrite, not both")
         out_dir = Path(args.out)
+        if folder_kind(out_dir) == "ensemble":
+            return resume_ensemble(args, sets, lambda saved: build_configs(base=saved, sets=sets,
+                                                                           trust_code=args.trust_code))
         if out_dir.is_dir() and (only_leftovers(out_dir) or (is_run(out_dir) and not (out_dir / "config.yaml").exists())):
             raise FileNotFoundError(f"cannot resume {args.out!r}: its run stopped before it wrote its config.yaml, so "
                                     "there is nothing to resume; start it again with the same command and --overwrite")

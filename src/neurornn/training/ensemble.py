@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..config.train import TrainConfig
-from ..runs import RunWriter
+from ..runs import RunWriter, read_run_config
 from .._files import read_json, write_json, write_text
 from .._folder import CorruptFileError, make_folder, open_folder, verified_bytes
 from ..models import RNN, RNNConfig, RNNEnsemble
@@ -42,7 +42,7 @@ from ..tasks.base import Task
 from ._setup import check_compatible, training_threads
 from .loop import train_networks
 
-__all__ = ["train_ensemble", "EnsembleRun", "SHARED_TRAIN_FIELDS"]
+__all__ = ["train_ensemble", "ensemble_members", "EnsembleRun", "SHARED_TRAIN_FIELDS"]
 
 #: TrainConfig fields every network of an ensemble must share.
 SHARED_TRAIN_FIELDS = ("batch_size", "eval_batch_size", "eval_every", "optimizer", "loss", "device", "eval_noise",
@@ -221,9 +221,16 @@ def _saved_names(out) -> list[str]:
     path = Path(out) / "ensemble.json"
     saved = read_json(path, verified_bytes(path, "the ensemble cannot be resumed"))
     names = saved.get("networks") if isinstance(saved, dict) else None
-    if not isinstance(names, list) or not all(isinstance(n, str) and n and "/" not in n for n in names):
+    if not isinstance(names, list) or not names or not all(
+            isinstance(n, str) and n and n not in (".", "..") and "/" not in n and "\\" not in n for n in names):
         raise CorruptFileError(f"{str(path)!r}: 'networks' must be a list of folder names, got {names!r}")
     return names
+
+
+def ensemble_members(out: str | os.PathLike) -> tuple[list[str], list[dict]]:
+    """The networks of the ensemble folder ``out``: their folder names and saved run configs."""
+    names = _saved_names(out)
+    return names, [read_run_config(Path(out) / name) for name in names]
 
 
 def _write_summary_csv(path: Path, names, runs, varied) -> None:
