@@ -7,6 +7,7 @@ the same activity always gives the same picture.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -357,8 +358,6 @@ def plot_fixed_points(
 
 
 def _subset(fps: Any, mask: np.ndarray) -> Any:
-    import dataclasses
-
     changes = {}
     for f in dataclasses.fields(fps):
         value = getattr(fps, f.name)
