@@ -31,7 +31,7 @@ undirected graph, then to its metrics:
    when the graph is disconnected) and both ratios are returned.
 4. :func:`modularity` of a partition (Newman's Q, vectorised) and
    :func:`communities` by seeded Louvain (networkx).
-5. Weighted measures on ``|W|``: :func:`~neurornn.training.spatial.weighted_communicability`
+5. Weighted measures on ``|W|``: :func:`~neurornn.ops.communicability.weighted_communicability`
    and the correlation of weight with distance (:func:`weight_distance`).
 """
 

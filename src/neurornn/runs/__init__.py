@@ -31,6 +31,7 @@ from .metrics import Metrics
 from .reading import Run, is_run, load_run, read_tensors, rebuild_task, resume_hint
 from .report import render_report, write_report
 from .writer import RunWriter, save_run
+from .settings import build_configs, parse_sets
 from .yaml_io import dump_yaml, load_yaml, read_yaml_file
 
 __all__ = [
@@ -59,6 +60,8 @@ __all__ = [
     "checkpoint_step",
     "CorruptFileError",
     "RUN_FILES",
+    "build_configs",
+    "parse_sets",
 ]
 
 RUN_FILES = ("config.yaml", "metrics.csv", "summary.json", "model.safetensors", "history",
