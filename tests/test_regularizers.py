@@ -54,3 +54,26 @@ def test_unknown_parameter_is_named(model_and_trajectory):
     model = model_and_trajectory[0]
     with pytest.raises(ValueError, match="unknown parameter 'matrix' \\(did you mean 'matrices'"):
         build_regularizer({"kind": "l1_weights", "strength": 1.0, "matrix": ["w_rec"]}, model)
+
+
+def test_regulariser_registry_refuses_silent_replacement():
+    from neurornn.training import register_regularizer, regularizer_kinds, unregister_regularizer
+
+    with pytest.raises(ValueError, match="'l2_rates' is already registered \\(built in\\)"):
+        register_regularizer("l2_rates")(lambda model, strength: None)
+
+    def first(model, strength):
+        return None
+
+    def second(model, strength):
+        return None
+
+    register_regularizer("test_kind")(first)
+    register_regularizer("test_kind")(first)  # the same factory again: allowed
+    with pytest.raises(ValueError, match="give replace=True"):
+        register_regularizer("test_kind")(second)
+    register_regularizer("test_kind", replace=True)(second)
+    unregister_regularizer("test_kind")
+    assert "test_kind" not in regularizer_kinds()
+    with pytest.raises(ValueError, match="cannot be unregistered"):
+        unregister_regularizer("spatial_l1")

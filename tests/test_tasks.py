@@ -590,3 +590,17 @@ def test_criterion_keeps_its_ratio_to_the_ideal_observer(name, default, params, 
     ratio = default / task.accuracy_ceiling()
     assert harder.criterion == pytest.approx(ratio * harder.accuracy_ceiling(), abs=5e-4)
     assert harder.criterion < harder.accuracy_ceiling()  # reachable, unlike the default 0.87 / 0.93
+
+
+def test_a_registered_task_can_be_unregistered():
+    from neurornn.tasks.perceptual_decision_making import PerceptualDecisionMaking
+
+    class Mine(PerceptualDecisionMaking):
+        name = "test_unregister_me"
+
+    nr.tasks.register(Mine)
+    assert "test_unregister_me" in nr.tasks.names()
+    nr.tasks.unregister("test_unregister_me")
+    assert "test_unregister_me" not in nr.tasks.names()
+    with pytest.raises(ValueError, match="built-in task 'flip_flop' cannot be unregistered"):
+        nr.tasks.unregister("flip_flop")

@@ -2,7 +2,7 @@
 
 from ..ops.losses import masked_mse
 from .base import Batch, Task, ms_to_steps
-from .registry import UntrustedCodeError, describe, get, make, names, names_code, register
+from .registry import UntrustedCodeError, describe, get, make, names, names_code, register, unregister
 
 # Importing a task module registers it.
 from . import perceptual_decision_making  # noqa: F401  (registers)
@@ -19,4 +19,4 @@ from . import sign_integration  # noqa: F401
 from . import xor  # noqa: F401
 
 __all__ = ["Batch", "Task", "UntrustedCodeError", "describe", "get", "make", "masked_mse", "ms_to_steps", "names",
-           "names_code", "register"]
+           "names_code", "register", "unregister"]

@@ -24,7 +24,7 @@ from .._validation import suggest
 from .base import Task
 from .neurogym_adapter import NeuroGymTask
 
-__all__ = ["register", "make", "names", "get", "describe", "names_code", "UntrustedCodeError"]
+__all__ = ["register", "unregister", "make", "names", "get", "describe", "names_code", "UntrustedCodeError"]
 
 _REGISTRY: dict[str, type[Task]] = {}
 
@@ -46,6 +46,16 @@ def register(cls: type[Task]) -> type[Task]:
         raise ValueError(f"a task named {cls.name!r} is already registered")
     _REGISTRY[cls.name] = cls
     return cls
+
+
+def unregister(name: str) -> None:
+    """Remove a task registered with :func:`register` (neurornn's own tasks stay)."""
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise ValueError(f"no task named {name!r}{suggest(str(name), _REGISTRY)}; registered: {names()}")
+    if cls.__module__.startswith("neurornn."):
+        raise ValueError(f"the built-in task {name!r} cannot be unregistered")
+    del _REGISTRY[name]
 
 
 def names() -> list[str]:

@@ -3,7 +3,7 @@
 from ..config import TrainConfig
 from ..ops.losses import masked_cross_entropy, masked_mse, task_loss
 from ..runs import WeightHistory, load_checkpoint, save_checkpoint
-from .regularizers import build_regularizer, register_regularizer, regularizer_kinds
+from .regularizers import build_regularizer, register_regularizer, regularizer_kinds, unregister_regularizer
 from . import spatial  # noqa: F401  (registers the spatial regulariser kinds)
 from .generators import make_generators
 from .loop import STOP_REASONS, train_networks
@@ -30,4 +30,5 @@ __all__ = [
     "train",
     "train_ensemble",
     "train_networks",
+    "unregister_regularizer",
 ]

@@ -17,13 +17,14 @@ from typing import Any, Mapping, Protocol
 from torch import Tensor
 
 from .._validation import check_nonnegative, suggest
-from ..config.regularizer_kinds import (register_regularizer, regularizer_factory, regularizer_kinds,
-                                        regularizer_parameters)
+from ..config.regularizer_kinds import (built_in, register_regularizer, regularizer_factory, regularizer_kinds,
+                                        regularizer_parameters, unregister_regularizer)
 from ..models import RNN, Trajectory, Weights
 
 __all__ = [
     "Regularizer",
     "register_regularizer",
+    "unregister_regularizer",
     "build_regularizer",
     "regularizer_kinds",
     "regularizer_parameters",
@@ -108,3 +109,6 @@ def l2_rates(model: RNN, strength: float) -> Regularizer:
 def l1_rates(model: RNN, strength: float) -> Regularizer:
     """``strength * mean |r|`` over batch, time and units (sparse activity)."""
     return _RateNorm("l1_rates", strength, 1)
+
+
+built_in(("l1_weights", "l2_weights", "l2_rates", "l1_rates"))

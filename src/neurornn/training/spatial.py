@@ -33,6 +33,7 @@ from .._validation import check_positive
 from ..models import RNN, Trajectory, Weights
 from ..models.space import config_distances
 from ..ops.communicability import weighted_communicability
+from ..config.regularizer_kinds import built_in
 from .regularizers import Regularizer, register_regularizer
 
 __all__ = ["spatial_l1", "spatial_communicability"]
@@ -75,3 +76,6 @@ def spatial_communicability(model: RNN, strength: float, comms_factor: float = 1
     """``strength * sum |W_rec| * C**comms_factor * D`` (seRNN ``SE1_sWc``), see the module docstring."""
     check_positive("spatial_communicability comms_factor", comms_factor)
     return _Spatial("spatial_communicability", model, strength, float(comms_factor))
+
+
+built_in(("spatial_l1", "spatial_communicability"))
