@@ -14,7 +14,7 @@ import functools
 import inspect
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -244,3 +244,11 @@ def suggest_keywords(init: Any, error: Any = None) -> Any:
         init(self, *args, **kwargs)
 
     return __init__
+
+
+def check_same_fields(configs: Sequence[Any], fields: Iterable[str], prefix: str = "") -> None:
+    """Every config of the networks of an ensemble has the same value of each of ``fields``."""
+    for name in fields:
+        values = [getattr(c, name) for c in configs]
+        if any(v != values[0] for v in values):
+            raise ValueError(f"all networks of an ensemble must have the same {prefix}{name}, got {values}")

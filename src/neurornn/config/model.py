@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
+from ._base import ConfigMethods
 from .._validation import (
     check_bool,
     check_choice,
@@ -61,7 +62,7 @@ def _coordinates(rows: Any) -> tuple:
 
 
 @dataclass(frozen=True)
-class RNNConfig:
+class RNNConfig(ConfigMethods):
     """Everything that defines a network's architecture and initialisation.
 
     Units and time
@@ -137,6 +138,9 @@ class RNNConfig:
         Time-loop implementation; all give the same result (``auto``: fastest
         that applies).
     """
+
+    _what: ClassVar[str] = "model config"
+    _replace_what: ClassVar[str] = "RNNConfig"
 
     n_inputs: int
     n_units: int
@@ -317,15 +321,6 @@ class RNNConfig:
             start += size
         return out
 
-    def replace(self, **changes: Any) -> "RNNConfig":
-        """A copy with some fields changed (validated again)."""
-        check_known_keys("RNNConfig", changes, self.field_names())
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-friendly dict (tuples become lists, areas a mapping)."""
         out: dict[str, Any] = {}
@@ -338,13 +333,6 @@ class RNNConfig:
             out[f.name] = value
         return out
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "RNNConfig":
-        """Build from a dict, rejecting unknown keys with a suggestion."""
-        if not isinstance(data, Mapping):
-            raise TypeError(f"model config must be a mapping, got {type(data).__name__}")
-        check_known_keys("model config", data, cls.field_names())
-        return cls(**dict(data))
 
 
 # ``RNNConfig(n_unit=3)``: "RNNConfig got an unexpected parameter 'n_unit' (did you mean 'n_units'?)".

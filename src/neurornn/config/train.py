@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import torch
 
+from ._base import ConfigMethods
 from .._validation import (
     check_bool,
     check_choice,
@@ -47,7 +48,7 @@ def _check_criterion(name: str, value: Any, upper: float | None) -> Any:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigMethods):
     """How to train a network on a task (everything ``config.yaml`` records under ``train``).
 
     Optimisation
@@ -111,6 +112,9 @@ class TrainConfig:
     progress : bool
         Show a progress bar (stderr).
     """
+
+    _what: ClassVar[str] = "train config"
+    _replace_what: ClassVar[str] = "train config"
 
     steps: int = 2000
     batch_size: int = 64
@@ -205,28 +209,12 @@ class TrainConfig:
             raise ValueError("device='cuda' was asked for but CUDA is not available; use 'cpu' or 'auto'")
         return self.device
 
-    def replace(self, **changes: Any) -> "TrainConfig":
-        """A copy with some fields changed (validated again)."""
-        check_known_keys("train config", changes, self.field_names())
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-friendly dict."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["regularizers"] = [dict(s) for s in self.regularizers]
         return out
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
-        """Build from a dict, rejecting unknown keys with a suggestion."""
-        if not isinstance(data, Mapping):
-            raise TypeError(f"train config must be a mapping, got {type(data).__name__}")
-        check_known_keys("train config", data, cls.field_names())
-        return cls(**dict(data))
 
 
 # ``TrainConfig(step=3)``: "TrainConfig got an unexpected parameter 'step' (did you mean 'steps'?)".

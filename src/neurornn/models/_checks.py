@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from .._validation import check_finite, check_memory, suggest
+from .._validation import check_finite, check_memory, check_same_fields, suggest
 from ..config.model import RNNConfig
 
 __all__ = ["SHARED_FIELDS", "check_configs", "check_given_weights", "check_inputs", "check_initial_state",
@@ -30,10 +30,7 @@ def check_configs(configs: Sequence[RNNConfig]) -> tuple[RNNConfig, ...]:
     for i, c in enumerate(configs):
         if not isinstance(c, RNNConfig):
             raise TypeError(f"configs[{i}] must be an RNNConfig, got {type(c).__name__}")
-    for name in SHARED_FIELDS:
-        values = [getattr(c, name) for c in configs]
-        if any(v != values[0] for v in values):
-            raise ValueError(f"all networks of an ensemble must have the same {name}, got {values}")
+    check_same_fields(configs, SHARED_FIELDS)
     if len({c.dale for c in configs}) != 1:
         raise ValueError(
             "all networks of an ensemble must have Dale's law on or all off (exc_fraction None or a number), "

@@ -36,6 +36,7 @@ from typing import Any, Callable, Sequence
 from ..config.train import TrainConfig
 from ..runs import RunWriter, read_run_config
 from .._files import read_json, write_json, write_text
+from .._validation import check_same_fields
 from .._folder import CorruptFileError, make_folder, open_folder, verified_bytes
 from ..models import RNN, RNNConfig, RNNEnsemble
 from ..tasks.base import Task
@@ -102,10 +103,7 @@ def _check_train_configs(configs: Any, n_nets: int) -> list[TrainConfig]:
     for i, c in enumerate(configs):
         if not isinstance(c, TrainConfig):
             raise TypeError(f"configs[{i}] must be a TrainConfig, got {type(c).__name__}")
-    for name in SHARED_TRAIN_FIELDS:
-        values = [getattr(c, name) for c in configs]
-        if any(v != values[0] for v in values):
-            raise ValueError(f"all networks of an ensemble must have the same train {name}, got {values}")
+    check_same_fields(configs, SHARED_TRAIN_FIELDS, prefix="train ")
     return configs
 
 
