@@ -518,3 +518,21 @@ def test_a_criterion_above_the_task_ceiling_is_announced(small_model_config, fas
     with pytest.warns(RuntimeWarning, match=r"acc_criterion 0.9 is above the best accuracy possible .*0\.619"):
         run = train(nr.RNN(small_model_config), task, fast_train_config.replace(acc_criterion=0.9, steps=4))
     assert run.summary["stopped_because"] == "step_budget"
+
+
+def test_summary_scores_the_final_network_on_held_out_trials(small_task):
+    """final_accuracy is the evaluation that stopped training; heldout_accuracy comes from trials no stopping
+    decision saw (its own generators: the run's streams, and so its weights, are unchanged)."""
+    from neurornn.training.scoring import evaluate, heldout_generators
+
+    cfg = nr.RNNConfig(n_inputs=small_task.n_inputs, n_units=16, n_outputs=small_task.n_outputs,
+                       dt_ms=small_task.dt_ms, sigma_rec=0.05)
+    tc = TrainConfig(steps=30, batch_size=16, eval_every=10, eval_batch_size=64, progress=False,
+                     acc_criterion=False)
+    run = train(nr.RNN(cfg), small_task, tc)
+    s = run.summary
+    assert s["heldout_trials"] == 64 and 0 <= s["heldout_accuracy"] <= 1
+    trials, noise = heldout_generators(tc.seed)
+    again = evaluate(run.model, small_task, 64, trials, noise, noise=tc.eval_noise)
+    assert again["accuracy"] == s["heldout_accuracy"] and again["eval_loss"] == s["heldout_loss"]
+    assert s["final_accuracy"] == run.metrics["accuracy"].tolist()[-1]

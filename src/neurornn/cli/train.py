@@ -140,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
           else f"run folder: {result.path}")
     print(f"final accuracy: {acc_text}" + (f" ({', '.join(extra)})" if extra else "")
           + f" after {s['steps']} steps, {s['wall_seconds']:.1f} s; stopped because: {s['stopped_because']}")
+    if s.get("heldout_accuracy") is not None:
+        print(f"held-out accuracy: {s['heldout_accuracy']:.3f} on {s['heldout_trials']} fresh trials that no "
+              "stopping decision saw")
     if args.resume and s.get("resumed_from_step") == s["steps"]:
         print("nothing to resume: the run had already stopped; raise train.steps or the criterion "
               "(--set train.steps=N / train.acc_criterion=A) to train on")

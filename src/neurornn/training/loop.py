@@ -48,6 +48,7 @@ from ._setup import check_compatible, criteria, metric_columns, regularizer_name
 from .generators import Generators, draw_batches, stack_inputs
 from .optimizers import network_optimizer
 from .regularizers import build_regularizer
+from .scoring import heldout_scores
 
 __all__ = ["train_networks", "STOP_REASONS"]
 
@@ -342,6 +343,10 @@ class _Loop:
         if not net.history.steps or net.history.steps[-1] < step:
             net.history.append(step, member.effective_weights())
         summary = self.summary(net, final, step, net.stopped)
+        heldout = heldout_scores(member, self.task, net.config.eval_batch_size, net.config.seed,
+                                 noise=net.config.eval_noise, loss=self.loss_kind)
+        summary.update(heldout_accuracy=heldout.get("accuracy"), heldout_loss=heldout["eval_loss"],
+                       heldout_trials=net.config.eval_batch_size)
         if net.writer is not None:
             net.writer.write_model(member)
             net.writer.write_summary(summary)

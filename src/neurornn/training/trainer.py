@@ -15,40 +15,15 @@ import torch
 from .._folder import remove_if_bare
 from ..models import RNN
 from ..config.train import TrainConfig
-from ..ops.losses import task_loss
 from ..runs import RunWriter
 from ..runs.checkpoint import checkpoint_step
 from ..tasks.base import Task
-from ._setup import check_compatible, metric_columns, training_threads
+from ._setup import check_compatible, training_threads
 from .generators import make_generators
 from .loop import STOP_REASONS, train_networks
+from .scoring import evaluate
 
 __all__ = ["train", "make_generators", "evaluate", "STOP_REASONS"]
-
-
-def evaluate(
-    model: RNN,
-    task: Task,
-    n_trials: int,
-    generator: torch.Generator | None = None,
-    noise_generator: torch.Generator | None = None,
-    *,
-    noise: bool = True,
-    loss: str | None = None,
-) -> dict[str, float]:
-    """Score ``model`` on a fresh batch of ``n_trials`` trials (no gradients).
-
-    Returns the task's scores (``accuracy``, ...) and ``eval_loss`` (the masked
-    task loss).
-    """
-    device = model.alpha.device
-    batch = task.batch(n_trials, generator).to(device)
-    with torch.no_grad():
-        traj = model(batch.inputs, noise=noise, generator=noise_generator)
-        value = task_loss(loss or task.loss, traj.outputs, batch.targets, batch.mask)
-        scores = task.scores(traj.outputs, batch)
-    return {"eval_loss": float(value), **metric_columns(scores)}
-
 
 
 def train(
