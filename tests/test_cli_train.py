@@ -266,3 +266,17 @@ def test_cli_custom_task_file_is_rerunnable(tmp_path):
         nr.load_run(tmp_path / "run")  # the folder names code: it runs only when asked
     run = nr.load_run(tmp_path / "run", trust_code=True)
     assert type(run.task).__name__ == "Echo" and run.summary["steps"] == 3 and run.model.config.n_units == 8
+
+
+def test_cli_resume_no_criterion_trains_past_a_met_criterion(tmp_path, capsys):
+    """A run that met its criterion continues with --resume --no-criterion and more steps."""
+    assert _train(tmp_path, "train.steps=40", "train.acc_criterion=0.0", out="met") == 0
+    assert json.loads((tmp_path / "met" / "summary.json").read_text())["stopped_because"] == "accuracy_criterion"
+    assert main(["train", "--quiet", "--no-figures", "--resume", "--out", str(tmp_path / "met"),
+                 "--set", "train.steps=40"]) == 0
+    assert "--no-criterion" in capsys.readouterr().out  # the hint names the flag
+    assert main(["train", "--quiet", "--no-figures", "--resume", "--no-criterion", "--out", str(tmp_path / "met"),
+                 "--set", "train.steps=20"]) == 0
+    summary = json.loads((tmp_path / "met" / "summary.json").read_text())
+    assert summary["stopped_because"] == "step_budget" and summary["steps"] == 20
+    assert summary["resumed_from_step"] == 4 and summary["accuracy_criterion"] is None

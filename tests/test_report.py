@@ -123,3 +123,10 @@ def test_svg_curves_skip_what_cannot_be_drawn():
     assert "no finite values" in svg  # nothing positive to put on a log axis
     one = training_curves_svg({"step": [5.0], "loss": [0.3], "accuracy": [0.5]})
     assert one.count("<circle") == 2
+
+
+def test_report_shows_the_task_ceiling_and_the_held_out_accuracy(run_dir):
+    (run_dir / "summary.json").write_text(json.dumps({"task": "perceptual_decision_making", "final_accuracy": 0.9,
+                                                      "heldout_accuracy": 0.873, "accuracy_ceiling": 0.912}))
+    text = write_report(run_dir).read_text()
+    assert "accuracy_ceiling" in text and "0.912" in text and "heldout_accuracy" in text and "0.873" in text

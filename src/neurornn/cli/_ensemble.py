@@ -48,6 +48,8 @@ def resume_ensemble(args: argparse.Namespace, sets: list[str], build) -> int:
     built = [build(config) for config in saved]
     models = [RNNConfig.from_dict(config["model"]) for config in saved]  # kept exactly as saved
     trains = [b[2].replace(progress=False) if args.quiet else b[2] for b in built]
+    if args.no_criterion:
+        trains = [t.replace(acc_criterion=False, loss_criterion=None) for t in trains]
     if args.threads is not None:
         trains = [t.replace(threads=args.threads) for t in trains]
     result = train_ensemble(models, built[0][0], trains, out=args.out, resume=True, names=names,

@@ -61,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trust-code", action="store_true",
                    help="allow a config file or run folder (--config, --resume) to name task code "
                         "('module:Class', 'file.py:Class') and run it; never needed for --task")
+    p.add_argument("--no-criterion", action="store_true",
+                   help="train the whole step budget: no accuracy or loss criterion stops it (with --resume: "
+                        "continue a run that met its criterion, e.g. --resume --no-criterion --set train.steps=5000)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-figures", action="store_true",
                    help="do not draw figures (faster; report.html still holds the summary and config)")
@@ -115,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         task, model_config, train_config = build_configs(args.task, args.config, sets, trust_code=args.trust_code)
     if args.quiet:
         train_config = train_config.replace(progress=False)
+    if args.no_criterion:
+        train_config = train_config.replace(acc_criterion=False, loss_criterion=None)
     out = Path(args.out) if args.out else _default_out(task.name)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -144,6 +149,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"held-out accuracy: {s['heldout_accuracy']:.3f} on {s['heldout_trials']} fresh trials that no "
               "stopping decision saw")
     if args.resume and s.get("resumed_from_step") == s["steps"]:
-        print("nothing to resume: the run had already stopped; raise train.steps or the criterion "
-              "(--set train.steps=N / train.acc_criterion=A) to train on")
+        print("nothing to resume: the run had already stopped; to train on past its criterion, give "
+              "--no-criterion and more steps (--resume --no-criterion --set train.steps=N)")
     return 0

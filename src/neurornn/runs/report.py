@@ -206,8 +206,8 @@ def render_report(path: str | os.PathLike, *, figures: bool = True) -> str:
     parts.append(f"<h1>{_esc(title)}</h1><p class='muted'>{_esc(path.resolve())}</p>")
 
     # Key numbers.
-    keys = [(k, summary[k]) for k in ("final_accuracy", "heldout_accuracy", "ceiling", "final_loss", "steps",
-                                      "wall_seconds", "stopped_because", "seed") if k in summary]
+    keys = [(k, summary[k]) for k in ("final_accuracy", "heldout_accuracy", "accuracy_ceiling", "final_loss",
+                                      "steps", "wall_seconds", "stopped_because", "seed") if k in summary]
     analysis_dir = path / "analysis"
     analysis_docs: list[tuple[Path, Any]] = []
     if analysis_dir.is_dir():

@@ -301,10 +301,9 @@ class _Loop:
                 self.checkpoint(net.index, step)
             if net.writer is not None:
                 net.writer.write_summary(self.summary(net, net.metrics.last, step, "interrupted"))
-        if at_boundary:
-            where = [str(net.writer.path) for net in self.nets if net.writer is not None]
-            print(f"\ninterrupted at step {step}" + (f"; resume with neurornn train --resume --out {where[0]}"
-                                                      if len(where) == 1 else ""), file=sys.stderr)
+        if at_boundary and any(net.writer is not None for net in self.nets):
+            print(f"\ninterrupted at step {step}: its checkpoint is written (continue with resume=True)",
+                  file=sys.stderr)
         raise KeyboardInterrupt
 
     def summary(self, net: Network, final: dict, step: int, stopped: str) -> dict[str, Any]:
