@@ -252,3 +252,34 @@ def test_bad_given_weights_and_inputs():
         model(bad)
     with pytest.raises(TypeError, match="inputs must be a torch.Tensor"):
         model(np.zeros((2, 5, 3)))
+
+
+def test_save_and_load_a_model_and_an_ensemble(tmp_path):
+    """RNN.save writes one safetensors file with the config(s); RNN.load gives the same network back."""
+    model = nr.RNN(_config(exc_fraction=0.8, sigma_rec=0.1))
+    with torch.no_grad():
+        model.w_rec.mul_(1.5)
+    back = nr.RNN.load(model.save(tmp_path / "net.safetensors"))
+    assert back.config == model.config and not back.training
+    for (k, a), (_, b) in zip(model.state_dict().items(), back.state_dict().items()):
+        assert torch.equal(a, b), k
+    stacked = nr.RNN([_config(seed=s) for s in (0, 1, 2)])
+    again = nr.RNN.load(stacked.save(tmp_path / "ens.safetensors"))
+    assert again.stacked and again.configs == stacked.configs and torch.equal(again.w_rec, stacked.w_rec)
+    model.save(tmp_path / "net.safetensors")  # a model file neurornn wrote is replaced
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="a file neurornn did not write"):
+        model.save(tmp_path / "notes.txt")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="is not a model file written by RNN.save"):
+        nr.RNN.load(tmp_path / "notes.txt")
+    with pytest.raises(IsADirectoryError, match="load_run"):
+        nr.RNN.load(tmp_path)
+
+
+def test_a_run_folder_model_file_loads_with_rnn_load(tmp_path):
+    task = nr.tasks.make("perceptual_decision_making", stimulus_ms=200.0)
+    cfg = nr.RNNConfig(n_inputs=task.n_inputs, n_units=8, n_outputs=task.n_outputs, dt_ms=task.dt_ms)
+    run = nr.train(nr.RNN(cfg), task, nr.TrainConfig(steps=2, progress=False), out=tmp_path / "run", figures=False)
+    loaded = nr.RNN.load(tmp_path / "run" / "model.safetensors")
+    assert torch.equal(loaded.w_rec, run.model.w_rec)

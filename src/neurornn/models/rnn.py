@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 from torch import Tensor, nn
 
+from .._files import write_bytes
 from .._validation import check_bool, check_finite
 from ._checks import (check_configs, check_given_weights, check_initial_state, check_inputs, check_network_memory,
                       check_run_memory)
@@ -16,9 +23,12 @@ from .connectivity import (dale_signs, init_input, init_output, init_recurrent, 
                            recurrent_mask, unit_alpha)
 from .dynamics import Dynamics, StepNoise
 from .noise import NOISE_LEVELS, draw_noise
+from ._safetensors_meta import model_format, safetensors_metadata
 from .weights import TRAIN_FLAGS, WEIGHT_NAMES, Trajectory, Weights, affine
 
-__all__ = ["RNN", "Weights", "Trajectory", "WEIGHT_NAMES"]
+__all__ = ["RNN", "Weights", "Trajectory", "WEIGHT_NAMES", "MODEL_FORMAT"]
+
+MODEL_FORMAT = "neurornn-model"
 
 _BUFFERS = ("rec_mask", "in_mask", "out_mask", "alpha", "dale_sign")
 
@@ -154,6 +164,48 @@ class RNN(nn.Module):
             for name in WEIGHT_NAMES:
                 target = getattr(self, name)
                 (target[e] if self.stacked else target).copy_(getattr(net, name))
+
+    # ------------------------------------------------------------------ saving
+    def to_bytes(self) -> bytes:
+        """The model as one safetensors file: parameters and buffers, and its config(s) as JSON metadata."""
+        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in self.state_dict().items()}
+        configs = [c.to_dict() for c in self.configs]
+        return save_safetensors(tensors, metadata={"format": MODEL_FORMAT, "stacked": json.dumps(self.stacked),
+                                                   "configs": json.dumps(configs)})
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the model to ``path`` (see :meth:`to_bytes`; atomic). A file there is replaced only if
+        neurornn wrote it; :meth:`load` reads it back."""
+        path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"cannot save the model to {str(path)!r}: it is a folder; give a file name "
+                                    "such as model.safetensors")
+        if path.exists() and model_format(path) != MODEL_FORMAT:
+            raise FileExistsError(f"cannot save the model to {str(path)!r}: a file neurornn did not write is "
+                                  "there; choose another name")
+        return write_bytes(path, self.to_bytes())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "RNN":
+        """A model written by :meth:`save` (or a run's ``model.safetensors``), in eval mode."""
+        path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"{str(path)!r} is a folder; give a model file (for a run folder: "
+                                    "neurornn.load_run(path).model)")
+        try:
+            data = path.read_bytes()
+            tensors = load_safetensors(data)
+            meta = safetensors_metadata(data)
+            configs = [RNNConfig.from_dict(c) for c in json.loads(meta["configs"])]
+            stacked = bool(json.loads(meta["stacked"]))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"model file {str(path)!r} does not exist") from None
+        except (SafetensorError, KeyError, ValueError, TypeError) as err:
+            raise ValueError(f"{str(path)!r} is not a model file written by RNN.save ({err.__class__.__name__}: "
+                             f"{err})") from None
+        model = cls(configs if stacked else configs[0])
+        model.load_state_dict(tensors)
+        return model.eval()
 
     # ------------------------------------------------------------------ weights
     def effective_weights(self) -> Weights:
@@ -336,3 +388,4 @@ def _unrows(y: Tensor, lead: tuple, batch: int, time: int, time_major: bool) -> 
     if time_major:
         return y.view(*lead, time, batch, y.shape[-1]).transpose(-3, -2)
     return y.view(*lead, batch, time, y.shape[-1])
+

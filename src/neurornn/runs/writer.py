@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import torch
-from safetensors.torch import save as save_safetensors
 
 from .. import plotting
 from .._files import forget, read_manifest, write_bytes, write_json, write_text
@@ -87,8 +86,7 @@ class RunWriter:
         write_json(self.path / "summary.json", summary)
 
     def write_model(self, model: RNN) -> None:
-        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-        write_bytes(self.path / "model.safetensors", save_safetensors(tensors, metadata={"format": "neurornn-model"}))
+        write_bytes(self.path / "model.safetensors", model.to_bytes())
 
     def write_history(self, history: WeightHistory) -> None:
         if history.directory is not None and history.directory.resolve() == self.history_dir.resolve():
