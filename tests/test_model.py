@@ -283,3 +283,45 @@ def test_a_run_folder_model_file_loads_with_rnn_load(tmp_path):
     run = nr.train(nr.RNN(cfg), task, nr.TrainConfig(steps=2, progress=False), out=tmp_path / "run", figures=False)
     loaded = nr.RNN.load(tmp_path / "run" / "model.safetensors")
     assert torch.equal(loaded.w_rec, run.model.w_rec)
+
+
+def test_given_masks_replace_the_drawn_ones_and_hold_through_training_saving_and_history(tmp_path):
+    """A connectome-like mask: zero stays zero after every step, and the mask travels with the model."""
+    task = nr.tasks.make("perceptual_decision_making", stimulus_ms=200.0)
+    cfg = nr.RNNConfig(n_inputs=task.n_inputs, n_units=12, n_outputs=task.n_outputs, dt_ms=task.dt_ms,
+                       exc_fraction=0.75, p_connect=0.3, seed=4)
+    mask = (torch.rand(12, 12, generator=torch.Generator().manual_seed(0)) < 0.6).float()
+    model = nr.RNN(cfg, masks={"w_rec": mask})
+    assert torch.equal(model.masks()["w_rec"], mask)
+    off = mask == 0
+
+    def check(step, net, info):
+        assert torch.all(net.effective_weights().w_rec[off] == 0), step
+
+    run = nr.train(model, task, nr.TrainConfig(steps=12, history_every=4, progress=False), out=tmp_path / "run",
+                   figures=False, callback=check)
+    assert torch.equal(nr.RNN.load(tmp_path / "run" / "model.safetensors").rec_mask, mask)
+    loaded = nr.load_run(tmp_path / "run")
+    assert torch.equal(loaded.model.rec_mask, mask)
+    for i in range(len(loaded.history)):  # entries the drawn mask forbids are allowed by the given one
+        assert torch.equal(loaded.history.model_at(i).rec_mask, mask)
+    torch.testing.assert_close(loaded.history.model_at(-1).effective_weights().w_rec,
+                               run.model.effective_weights().w_rec)
+    # several networks: each its own mask, kept by stack and member
+    other = nr.RNN(cfg.replace(seed=5))
+    stacked = nr.RNN.stack([model, other])
+    assert torch.equal(stacked.member(0).rec_mask, mask) and torch.equal(stacked.member(1).rec_mask, other.rec_mask)
+    both = nr.RNN([cfg, cfg.replace(seed=5)], masks=[{"w_rec": mask}, None])
+    assert torch.equal(both.rec_mask[0], mask)
+
+
+@pytest.mark.parametrize("masks, exc, match", [
+    ({"w_recc": torch.ones(12, 12)}, ValueError, "unknown mask 'w_recc' \\(did you mean 'w_rec'"),
+    ({"w_rec": torch.ones(12, 11)}, ValueError, "mask w_rec must have shape \\(12, 12\\), got \\(12, 11\\)"),
+    ({"w_rec": torch.full((12, 12), 0.5)}, ValueError, "must hold only 0 and 1"),
+    ({"w_in": "dense"}, TypeError, "mask w_in must be a tensor"),
+    ([torch.ones(12, 12)], TypeError, "masks must be a mapping"),
+])
+def test_bad_masks_are_refused(masks, exc, match):
+    with pytest.raises(exc, match=match):
+        nr.RNN(_config(), masks=masks)

@@ -10,8 +10,8 @@ from torch import Tensor
 from .._validation import check_finite, check_memory, check_same_fields, suggest
 from ..config.model import RNNConfig
 
-__all__ = ["SHARED_FIELDS", "check_configs", "check_given_weights", "check_inputs", "check_initial_state",
-           "check_network_memory", "check_run_memory"]
+__all__ = ["SHARED_FIELDS", "per_network", "check_configs", "check_given_masks", "check_given_weights", "check_inputs",
+           "check_initial_state", "check_network_memory", "check_run_memory"]
 
 #: RNNConfig fields every network of a model of several networks must share (shapes, form, constraints).
 SHARED_FIELDS = (
@@ -65,6 +65,29 @@ def check_given_weights(config: RNNConfig, weights: Mapping[str, Tensor], init: 
         w = torch.as_tensor(weights["w_rec"]).float()
         if (w * dale_sign[None, :] < 0).any():
             raise ValueError("given w_rec breaks Dale's law: column j must have the sign of unit j")
+
+
+def check_given_masks(masks: Mapping[str, Tensor], drawn: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Given connectivity masks: known names, the shapes of those drawn, values 0 or 1; as float tensors."""
+    if not isinstance(masks, Mapping):
+        raise TypeError(f"masks must be a mapping name -> 0/1 tensor (names among {list(drawn)}), "
+                        f"got {type(masks).__name__}")
+    out = {}
+    for name, value in masks.items():
+        if name not in drawn:
+            raise ValueError(f"unknown mask {name!r}{suggest(str(name), drawn)}; expected one of {list(drawn)}")
+        try:
+            mask = torch.as_tensor(value).detach().cpu()
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"mask {name} must be a tensor or an array of 0s and 1s, "
+                            f"got {type(value).__name__}") from None
+        if tuple(mask.shape) != tuple(drawn[name].shape):
+            raise ValueError(f"mask {name} must have shape {tuple(drawn[name].shape)}, got {tuple(mask.shape)}")
+        mask = mask.to(torch.float32)
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError(f"mask {name} must hold only 0 and 1 (1: the connection exists)")
+        out[name] = mask.clone()
+    return out
 
 
 def check_inputs(inputs: Tensor, n_inputs: int, n_networks: int | None) -> Tensor:
@@ -138,3 +161,12 @@ def check_run_memory(config: RNNConfig, n_networks: int, batch: int, time: int, 
                  detail=f"drive, states, rates and outputs: {nets}{batch} trials x {time} steps x {n_units} units"
                         + (", twice over for the backward pass" if backward else ""),
                  available=available, where=where)
+
+
+def per_network(what: str, value, n: int) -> list:
+    """A per-network argument of a model of several networks: None, or one entry (or None) per network."""
+    given = [None] * n if value is None else list(value)
+    if isinstance(value, Mapping) or len(given) != n:
+        raise ValueError(f"{what} must have one entry (a mapping or None) per network ({n}), "
+                         f"got {type(value).__name__ if isinstance(value, Mapping) else len(given)}")
+    return given

@@ -15,8 +15,8 @@ from torch import Tensor, nn
 
 from .._files import write_bytes
 from .._validation import check_bool, check_finite
-from ._checks import (check_configs, check_given_weights, check_initial_state, check_inputs, check_network_memory,
-                      check_run_memory)
+from ._checks import (check_configs, check_given_masks, check_given_weights, check_initial_state, check_inputs,
+                      check_network_memory, check_run_memory, per_network)
 from .backends import select_backend
 from ..config.model import RNNConfig
 from .connectivity import (dale_signs, init_input, init_output, init_recurrent, input_mask, output_mask,
@@ -24,22 +24,28 @@ from .connectivity import (dale_signs, init_input, init_output, init_recurrent, 
 from .dynamics import Dynamics, StepNoise
 from .noise import NOISE_LEVELS, draw_noise
 from ._safetensors_meta import model_format, safetensors_metadata
-from .weights import TRAIN_FLAGS, WEIGHT_NAMES, Trajectory, Weights, affine
+from .weights import TRAIN_FLAGS, WEIGHT_NAMES, Trajectory, Weights, affine, from_rows, to_rows
 
 __all__ = ["RNN", "Weights", "Trajectory", "WEIGHT_NAMES", "MODEL_FORMAT"]
 
 MODEL_FORMAT = "neurornn-model"
 
 _BUFFERS = ("rec_mask", "in_mask", "out_mask", "alpha", "dale_sign")
+#: The masks a model may be given, by the weight they mask.
+MASKS = {"w_rec": "rec_mask", "w_in": "in_mask", "w_out": "out_mask"}
 
 
-def _initial_tensors(config: RNNConfig, weights: Mapping[str, Tensor] | None) -> tuple[dict, dict]:
-    """One network's buffers and initial parameters (from its seed, or the given effective weights)."""
+def _initial_tensors(config: RNNConfig, weights: Mapping[str, Tensor] | None,
+                     masks: Mapping[str, Tensor] | None) -> tuple[dict, dict]:
+    """One network's buffers and initial parameters (from its seed, or the given masks and effective weights)."""
     gen = torch.Generator().manual_seed(config.seed)
     signs = dale_signs(config)
     buffers = {"rec_mask": recurrent_mask(config, gen), "in_mask": input_mask(config),
                "out_mask": output_mask(config), "alpha": unit_alpha(config),
                "dale_sign": signs if signs is not None else torch.ones(config.n_units)}
+    if masks is not None:  # they replace the config's (drawn all the same: the weights' draws stay the same)
+        for name, mask in check_given_masks(masks, {w: buffers[b] for w, b in MASKS.items()}).items():
+            buffers[MASKS[name]] = mask
     init = {
         "w_in": init_input(config, buffers["in_mask"], gen),
         "w_rec": init_recurrent(config, buffers["rec_mask"], gen),
@@ -91,24 +97,29 @@ class RNN(nn.Module):
         stimulation; freeze them with the config's train flags. A given ``w_rec``
         must respect the Dale signs and have no weight outside the mask. For several
         networks, a sequence of such mappings (or None), one per network.
+    masks : mapping name -> 0/1 tensor, optional
+        Connectivity masks that replace those the config draws (``p_connect``, areas,
+        autapses): any of ``w_rec`` (n_units, n_units), ``w_in``, ``w_out``, e.g. a
+        connectome. A masked weight is zero in every step and stays zero through
+        training; the masks are saved with the model. For several networks, one
+        mapping (or None) per network.
     """
 
     def __init__(self, config: RNNConfig | Sequence[RNNConfig],
-                 weights: Mapping[str, Tensor] | Sequence[Mapping[str, Tensor] | None] | None = None) -> None:
+                 weights: Mapping[str, Tensor] | Sequence[Mapping[str, Tensor] | None] | None = None,
+                 masks: Mapping[str, Tensor] | Sequence[Mapping[str, Tensor] | None] | None = None) -> None:
         super().__init__()
         self.stacked = not isinstance(config, RNNConfig)
         if self.stacked:
             if not isinstance(config, Sequence) or isinstance(config, (str, bytes)):
                 raise TypeError(f"config must be an RNNConfig, got {type(config).__name__}")
             self.configs = check_configs(config)
-            given = [None] * len(self.configs) if weights is None else list(weights)
-            if len(given) != len(self.configs):
-                raise ValueError(f"weights must have one entry (a mapping or None) per network "
-                                 f"({len(self.configs)}), got {len(given)}")
+            given, given_masks = (per_network(what, value, len(self.configs))
+                                  for what, value in (("weights", weights), ("masks", masks)))
         else:
-            self.configs, given = (config,), [weights]
+            self.configs, given, given_masks = (config,), [weights], [masks]
         check_network_memory(self.configs[0], len(self.configs))
-        parts = [_initial_tensors(c, w) for c, w in zip(self.configs, given)]
+        parts = [_initial_tensors(c, w, m) for c, w, m in zip(self.configs, given, given_masks)]
         join = (lambda xs: torch.stack(xs)) if self.stacked else (lambda xs: xs[0])
         for name in _BUFFERS:
             self.register_buffer(name, join([b[name] for b, _ in parts]))
@@ -157,13 +168,17 @@ class RNN(nn.Module):
         return [self.member(e) for e in range(self.n_networks)]
 
     def load_member(self, e: int, net: "RNN") -> None:
-        """Copy the weights of the single-network ``net`` into network ``e``."""
+        """Copy the weights and masks of the single-network ``net`` into network ``e``."""
         if not isinstance(net, RNN) or net.stacked:
             raise TypeError(f"net must be a single-network RNN, got {type(net).__name__}")
         with torch.no_grad():
-            for name in WEIGHT_NAMES:
+            for name in (*WEIGHT_NAMES, *_BUFFERS):
                 target = getattr(self, name)
                 (target[e] if self.stacked else target).copy_(getattr(net, name))
+
+    def masks(self) -> dict[str, Tensor]:
+        """The connectivity masks by the weight they mask (CPU copies): ``w_rec``, ``w_in``, ``w_out``."""
+        return {name: getattr(self, buffer).detach().cpu().clone() for name, buffer in MASKS.items()}
 
     # ------------------------------------------------------------------ saving
     def to_bytes(self) -> bytes:
@@ -321,12 +336,12 @@ class RNN(nn.Module):
         # order the backend lays its buffers out (time-major for the fused loop), so that neither the
         # drive, the rates nor their gradients are ever transposed in memory. One network: w_in.T
         # contiguous, autograd then forms dW_in as inputs^T @ dL/d(drive), 2x faster here.
-        drive = _unrows(affine(_rows(inputs, backend.time_major), w.w_in, w.b_rec, contiguous_weight=not self.stacked),
-                        lead, batch, time, backend.time_major)
+        rows = affine(to_rows(inputs, backend.time_major), w.w_in, w.b_rec, contiguous_weight=not self.stacked)
+        drive = from_rows(rows, lead, batch, time, backend.time_major)
         states, rates = backend.run(dynamics, x0, drive, w.w_rec, step_noise)
         rates_time_major = rates.transpose(-3, -2).is_contiguous()
-        outputs = _unrows(affine(_rows(rates, rates_time_major), w.w_out, w.b_out), lead, batch, time,
-                          rates_time_major)
+        rows = affine(to_rows(rates, rates_time_major), w.w_out, w.b_out)
+        outputs = from_rows(rows, lead, batch, time, rates_time_major)
         return Trajectory(states, rates, outputs.contiguous())
 
     def step(self, state: Tensor, inputs_t: Tensor) -> Tensor:
@@ -374,18 +389,4 @@ class RNN(nn.Module):
         one = (f"{c.n_inputs} -> {c.n_units} ({c.form} form, {c.activation}, "
                f"alpha={c.alpha:.3g}{', Dale' if c.dale else ''}) -> {c.n_outputs}")
         return f"{self.n_networks} networks x ({one})" if self.stacked else one
-
-
-def _rows(x: Tensor, time_major: bool) -> Tensor:
-    """(*lead, batch, time, width) -> (*lead, rows, width), the rows in (time, batch) or (batch, time) order."""
-    if time_major:
-        x = x.transpose(-3, -2)
-    return x.reshape(*x.shape[:-3], -1, x.shape[-1])
-
-
-def _unrows(y: Tensor, lead: tuple, batch: int, time: int, time_major: bool) -> Tensor:
-    """The inverse of :func:`_rows`: a (*lead, batch, time, width) view."""
-    if time_major:
-        return y.view(*lead, time, batch, y.shape[-1]).transpose(-3, -2)
-    return y.view(*lead, batch, time, y.shape[-1])
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["WEIGHT_NAMES", "TRAIN_FLAGS", "Weights", "Trajectory", "affine"]
+__all__ = ["WEIGHT_NAMES", "TRAIN_FLAGS", "Weights", "Trajectory", "affine", "to_rows", "from_rows"]
 
 WEIGHT_NAMES = ("w_in", "w_rec", "b_rec", "w_out", "b_out", "x0")
 
@@ -83,3 +83,18 @@ def affine(rows: Tensor, weight: Tensor, bias: Tensor, *, contiguous_weight: boo
     if weight.ndim == 2:
         return torch.addmm(bias, rows, weight_t)
     return torch.baddbmm(bias.unsqueeze(-2), rows.expand(weight.shape[0], *rows.shape[-2:]), weight_t)
+
+
+def to_rows(x: Tensor, time_major: bool) -> Tensor:
+    """(*lead, batch, time, width) -> (*lead, rows, width), the rows in (time, batch) or (batch, time) order."""
+    if time_major:
+        x = x.transpose(-3, -2)
+    return x.reshape(*x.shape[:-3], -1, x.shape[-1])
+
+
+def from_rows(y: Tensor, lead: tuple, batch: int, time: int, time_major: bool) -> Tensor:
+    """The inverse of :func:`to_rows`: a (*lead, batch, time, width) view."""
+    if time_major:
+        return y.view(*lead, time, batch, y.shape[-1]).transpose(-3, -2)
+    return y.view(*lead, batch, time, y.shape[-1])
+

@@ -54,10 +54,12 @@ class WeightHistory:
         Folder to write snapshots to (and read them from).
     """
 
-    def __init__(self, config: RNNConfig, directory: str | os.PathLike | None = None) -> None:
+    def __init__(self, config: RNNConfig, directory: str | os.PathLike | None = None,
+                 masks: dict[str, Tensor] | None = None) -> None:
         if not isinstance(config, RNNConfig):
             raise TypeError(f"config must be an RNNConfig, got {type(config).__name__}")
         self.config = config
+        self.masks = masks  # the network's connectivity masks, when given rather than drawn from the config
         self.directory = None if directory is None else Path(directory)
         self._steps: list[int] = []
         self._items: list[Weights | str] = []  # in-memory Weights or a file name
@@ -100,7 +102,7 @@ class WeightHistory:
 
     def model_at(self, i: int) -> RNN:
         """A network (eval mode, CPU) with the effective weights of snapshot ``i``."""
-        model = RNN(self.config, weights=self[i].as_dict())
+        model = RNN(self.config, weights=self[i].as_dict(), masks=self.masks)
         return model.eval()
 
     def stack(self, name: str) -> Tensor:
@@ -168,7 +170,8 @@ class WeightHistory:
         write_json(self.directory / _INDEX, self._index())
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, config: RNNConfig) -> "WeightHistory":
+    def load(cls, directory: str | os.PathLike, config: RNNConfig,
+             masks: dict[str, Tensor] | None = None) -> "WeightHistory":
         """Read a history folder (snapshots are loaded lazily, each checked against the manifest).
 
         Every entry of ``index.json`` must name a snapshot file inside ``directory``
@@ -182,7 +185,7 @@ class WeightHistory:
         if not isinstance(index, dict) or index.get("format") != HISTORY_FORMAT \
                 or not isinstance(index.get("snapshots"), list):
             raise CorruptFileError(f"{str(index_path)!r} is not a neurornn weight history index")
-        hist = cls(config, directory)
+        hist = cls(config, directory, masks)
         for i, entry in enumerate(index["snapshots"]):
             step = entry.get("step") if isinstance(entry, dict) else None
             name = entry.get("file") if isinstance(entry, dict) else None

@@ -139,9 +139,9 @@ def load_run(path: str | os.PathLike, device: str = "cpu", task: Task | None = N
         raise CorruptFileError(f"{str(path / 'summary.json')!r} must hold a mapping, got {type(summary).__name__}")
     written = read_manifest(path)["files"]
     history = (
-        WeightHistory.load(path / "history", model_config)
+        WeightHistory.load(path / "history", model_config, model.masks())
         if (path / "history" / "index.json").exists() or "history/index.json" in written
-        else WeightHistory(model_config)
+        else WeightHistory(model_config, masks=model.masks())
     )
     return Run(path, model, task, train_config, metrics, summary, history)
 

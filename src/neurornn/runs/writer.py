@@ -147,6 +147,6 @@ def save_run(
         if figures:
             writer.write_figures(model, task, metrics, seed=train_config.seed)
         write_report(writer.path, figures=figures)
-    hist = WeightHistory.load(writer.history_dir, model.config) if (writer.history_dir / "index.json").is_file() \
-        else WeightHistory(model.config)
+    hist = WeightHistory.load(writer.history_dir, model.config, model.masks()) \
+        if (writer.history_dir / "index.json").is_file() else WeightHistory(model.config, masks=model.masks())
     return Run(writer.path, model, task, train_config, metrics, summary, hist)

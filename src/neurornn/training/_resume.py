@@ -73,7 +73,7 @@ def _restore_network(loop, net) -> int:
         net.metrics = Metrics.from_csv(writer.path / "metrics.csv", verified_bytes(writer.path / "metrics.csv", hint))
         net.metrics.truncate(start)
     if "history/index.json" in written or (writer.history_dir / "index.json").exists():
-        net.history = WeightHistory.load(writer.history_dir, loop.model.configs[e])
+        net.history = WeightHistory.load(writer.history_dir, loop.model.configs[e], proxy.masks())
         net.history.truncate(start)
     extra = meta.get("extra", {})
     net.wall_before = float(extra.get("wall_seconds", 0.0))

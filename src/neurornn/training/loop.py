@@ -104,8 +104,9 @@ class _Loop:
         self.nets = []
         for e, (tc, writer) in enumerate(zip(configs, writers)):
             acc, loss = criteria(task, tc)
-            self.nets.append(Network(e, tc, writer, Metrics(), WeightHistory(model.configs[e], writer.history_dir
-                                                                             if writer else None),
+            history = WeightHistory(model.configs[e], writer.history_dir if writer else None,
+                                    self.proxies[e].masks())
+            self.nets.append(Network(e, tc, writer, Metrics(), history,
                                      [build_regularizer(spec, self.proxies[e]) for spec in tc.regularizers],
                                      regularizer_names(tc.regularizers), acc, loss, active=tc.steps > 0))
         self.gens = Generators([tc.seed for tc in configs], [noise_pattern(c) for c in model.configs], self.device)
