@@ -26,12 +26,13 @@ def _required_parameters(env_id: str) -> list[str]:
 
     entry = gymnasium.envs.registry[env_id].entry_point
     creator = gymnasium.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
-    try:
-        signature = inspect.signature(creator)
+    try:  # a class's own __init__: gymnasium's Env (a typing.Generic) hides it behind (*args, **kwargs)
+        signature = inspect.signature(creator.__init__ if isinstance(creator, type) else creator)
     except (TypeError, ValueError):
         return []
     plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return [p.name for p in signature.parameters.values() if p.kind in plain and p.default is p.empty]
+    params = list(signature.parameters.values())[1 if isinstance(creator, type) else 0:]
+    return [p.name for p in params if p.kind in plain and p.default is p.empty]
 
 
 def _init_float_gt(env: Any) -> None:
