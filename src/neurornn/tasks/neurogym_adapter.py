@@ -1,27 +1,32 @@
-"""Any NeuroGym environment as a neurornn task: ``tasks.make("neurogym:EnvId-v0", dt_ms=20)``.
+"""Any NeuroGym environment as a neurornn task: ``tasks.make("neurogym:EnvId-v0")``.
 
 NeuroGym (Molano-Mazon et al. 2022) builds trials one at a time, time first; the
 adapter stacks them batch first, pads trials of different lengths (mask 0 on the
-padding), and turns the ground truth into one-hot targets for discrete action
-spaces (cross-entropy). Randomness comes from the batch's ``torch.Generator``:
-the environment's ``rng`` is re-seeded from it before each batch.
+padding), and chooses the targets and loss from the environment's ground truth:
+one-hot classes and cross-entropy for a ``Discrete`` action space, the continuous
+ground truth and MSE otherwise. Environments without supervised targets
+(reinforcement-learning ones) are refused. Randomness comes from the batch's
+``torch.Generator``: the environment's random state is re-seeded from it before
+each batch, and every batch starts from the environment's state before its
+first trial, so a seed reproduces a batch exactly.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .._validation import check_choice, suggest
+from .._validation import check_choice, check_positive, suggest
+from ._neurogym_env import open_env, probe_env, restore, snapshot, trial_arrays
 from .base import Batch, Task
 
 __all__ = ["NeuroGymTask", "neurogym_env_ids"]
 
 MASKS = ("all", "decision")
+TOLERANCE = 0.1  # continuous targets: a step is right within this fraction of each channel's target range
 _INSTALL = 'NeuroGym is not installed; install it with: pip install "neurornn[neurogym]"'
 
 
@@ -60,26 +65,45 @@ class NeuroGymTask(Task):
     """A NeuroGym environment seen as a supervised task (batch first).
 
     Inputs: the environment's observations ``ob`` (named from its observation
-    space). Targets: for a ``Discrete`` action space, the one-hot ground truth
-    ``gt`` (cross-entropy); for a ``Box`` action space, ``gt`` itself (MSE).
+    space), of shape (batch, time, n_inputs). Targets, of shape (batch, time,
+    n_outputs), from its ground truth ``gt``, told apart on a few trials drawn at
+    construction:
+
+    - a ``Discrete`` action space whose ground truth is a class index at every
+      step: one-hot targets over its actions, loss ``"cross_entropy"``;
+    - a ``Box`` action space (ReachingDelayResponse, SpatialSuppressMotion), or a
+      ``Discrete`` one whose ground truth is continuous (Reaching1D's target angle
+      in radians, one output ``ground_truth``): the ground truth itself, loss ``"mse"``.
+
+    An environment whose trials define no ground truth (Bandit, DawTwoStep,
+    EconomicDecisionMaking, Null: reinforcement-learning environments) is refused
+    with a ValueError that says so.
 
     Mask: ``"all"`` scores every step of every trial (NeuroGym's supervised
     ``Dataset``), ``"decision"`` only the steps of its ``decision`` period; padding
     is never scored.
 
-    Accuracy: on the decision-period steps (or, for environments without one, the
-    steps whose ground truth is not the fixation action 0), the fraction where the
-    argmax output is the ground truth, as NeuroGym scores its decisions.
+    Accuracy, discrete targets: on the decision-period steps (or, for environments
+    without one, the steps whose ground truth is not the fixation action 0), the
+    fraction where the argmax output is the ground truth, as NeuroGym scores its
+    decisions; ``trial_accuracy``: the same on each trial's last step.
+    Continuous targets: the fraction of the masked steps where every output channel
+    k is within ``TOLERANCE`` (0.1) x ``target_range[k]`` of its target, the range
+    being max - min of that channel's ground truth over the construction's probe
+    trials; ``mse``: the mean squared error on those steps; ``explained_variance``:
+    1 - that error / the targets' variance there.
 
     Parameters
     ----------
     env_id : str
         A NeuroGym environment id, e.g. ``"PerceptualDecisionMaking-v0"``.
-    dt_ms : float
-        NeuroGym's ``dt`` (default 100 ms as NeuroGym).
+    dt_ms : float, optional
+        NeuroGym's ``dt``; default: the environment's own (100 ms for most, 50 for
+        ToneDetection, 8.3 for SpatialSuppressMotion, ...).
     mask : {"all", "decision"}
     env_kwargs : dict, optional
-        Passed to ``neurogym.make`` (e.g. ``{"timing": {...}}``).
+        Passed to ``neurogym.make`` (e.g. ``{"timing": {...}}``; AnnubesEnv needs
+        ``session`` and ``catch_prob``).
     """
 
     loss = "cross_entropy"
@@ -89,46 +113,46 @@ class NeuroGymTask(Task):
         "train": {"steps": 2000, "batch_size": 32, "learning_rate": 0.01},
     }
 
-    def __init__(self, env_id: str, dt_ms: float = 100.0, mask: str = "all",
+    def __init__(self, env_id: str, dt_ms: float | None = None, mask: str = "all",
                  env_kwargs: dict[str, Any] | None = None) -> None:
-        super().__init__(dt_ms)
         ngym = _import_neurogym()
+        if dt_ms is not None:
+            check_positive("dt_ms", dt_ms)
         self.mask_mode = check_choice("mask", mask, MASKS)
         if env_kwargs is not None and not isinstance(env_kwargs, dict):
             raise TypeError(f"env_kwargs must be a dict, got {type(env_kwargs).__name__}")
-        self.env_kwargs = dict(env_kwargs or {})
+        env_kwargs = dict(env_kwargs or {})
         known = neurogym_env_ids()
         if env_id not in known:
             raise ValueError(f"unknown NeuroGym environment {env_id!r}{suggest(env_id, known)}; known: {known}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                self.env = ngym.make(env_id, dt=self.dt_ms, **self.env_kwargs).unwrapped
-            except TypeError as err:
-                raise ValueError(f"bad env_kwargs for NeuroGym {env_id!r}: {err}") from err
+        self.env = open_env(ngym, env_id, dt_ms, env_kwargs)
+        super().__init__(self.env.dt if dt_ms is None else dt_ms)
+        self.env_kwargs = env_kwargs
         self.env_id = env_id
         self.name = f"neurogym:{env_id}"
         doc = (type(self.env).__doc__ or "").strip().splitlines()
         self.description = f"NeuroGym {env_id}: {doc[0] if doc else ''}".strip()
-        obs, act = self.env.observation_space, self.env.action_space
-        self.discrete = hasattr(act, "n")
+        self._state = snapshot(self.env)  # before any trial: every batch starts from it
+        probe = probe_env(self.env, env_id, self._state)
+        self.discrete = probe.discrete
         self.loss = "cross_entropy" if self.discrete else "mse"
+        self.target_range = torch.tensor(probe.target_range)  # (n_outputs,), continuous targets only
+        obs, act = self.env.observation_space, self.env.action_space
         self.input_names = _channel_names(obs, int(np.prod(obs.shape)), "ob")
-        n_out = int(act.n) if self.discrete else int(np.prod(act.shape))
-        self.output_names = _channel_names(act, n_out, "action")
+        if self.discrete:
+            self.output_names = _channel_names(act, int(act.n), "action")
+        elif hasattr(act, "n"):  # continuous ground truth of a Discrete action space
+            n = probe.n_targets
+            self.output_names = ("ground_truth",) if n == 1 else tuple(f"ground_truth_{k}" for k in range(n))
+        else:
+            self.output_names = _channel_names(act, int(np.prod(act.shape)), "action")
         # "padding" first so its index never moves when trials reveal new periods.
-        self.period_order: tuple[str, ...] = ("padding",) + tuple(self.env.timing)
+        self.period_order: tuple[str, ...] = ("padding",) + tuple(dict.fromkeys((*self.env.timing, *probe.periods)))
         self._params.update(mask=mask, env_kwargs=self.env_kwargs or None)
 
     def build(self, n: int, generator: torch.Generator) -> Batch:
-        env = self.env
-        env.seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-        obs, gts, trials, bounds = [], [], [], []
-        for _ in range(n):
-            trials.append(env.new_trial())
-            obs.append(np.asarray(env.ob, dtype=np.float32).reshape(len(env.ob), -1))
-            gts.append(np.asarray(env.gt))
-            bounds.append({p: (env.start_ind[p], env.end_ind[p]) for p in env.start_ind})
+        env = restore(self.env, self._state, int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+        trials, obs, gts, bounds = zip(*(trial_arrays(env) for _ in range(n)))
         T = max(len(o) for o in obs)
         for b in bounds:
             new = [p for p in b if p not in self.period_order]
@@ -136,23 +160,20 @@ class NeuroGymTask(Task):
         inputs = torch.zeros(n, T, self.n_inputs)
         periods = torch.zeros(n, T, dtype=torch.long)  # 0: padding
         real = torch.zeros(n, T)
-        if self.discrete:
-            labels = torch.zeros(n, T, dtype=torch.long)
-        else:
-            targets = torch.zeros(n, T, self.n_outputs)
+        targets = torch.zeros(n, T, self.n_outputs)
         for i in range(n):
             L = len(obs[i])
             inputs[i, :L] = torch.from_numpy(obs[i])
             real[i, :L] = 1.0
-            gt = torch.from_numpy(gts[i].astype(np.int64 if self.discrete else np.float32))
-            if self.discrete:
-                labels[i, :L] = gt.reshape(L)
-            else:
-                targets[i, :L] = gt.reshape(L, -1)
+            targets[i, :L] = torch.from_numpy(gts[i].astype(np.float32).reshape(L, -1))
             for p, (a, b) in bounds[i].items():
                 periods[i, a:b] = self.period_order.index(p)
         if self.discrete:
-            targets = torch.nn.functional.one_hot(labels, self.n_outputs).float()
+            labels = targets[..., 0]
+            if not (torch.equal(labels, labels.round()) and labels.min() >= 0 and labels.max() < self.n_outputs):
+                raise ValueError(f"{self.env_id}: a ground truth that is not one of its {self.n_outputs} actions "
+                                 f"(values {sorted(set(labels.unique().tolist()))[:8]})")
+            targets = torch.nn.functional.one_hot(labels.long(), self.n_outputs).float()
             targets[real == 0] = 0.0
         mask = real
         if self.mask_mode == "decision":
@@ -174,12 +195,16 @@ class NeuroGymTask(Task):
         return real & (batch.targets.argmax(-1) != 0)
 
     def evaluate(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
-        """Decision-step accuracy (argmax == ground truth) and last-step trial accuracy."""
+        """Discrete: decision-step and last-step accuracy. Continuous: steps within tolerance, MSE."""
         if not self.discrete:
-            real = batch.periods != 0
-            err = ((outputs - batch.targets) ** 2).mean(-1)
-            return {"accuracy": ((err < 0.25) & real).sum().item() / max(real.sum().item(), 1),
-                    "mse": err[real].mean().item()}
+            scored = batch.mask > 0
+            count = max(scored.sum().item(), 1)
+            tolerance = TOLERANCE * self.target_range.to(outputs.device, outputs.dtype)
+            within = ((outputs - batch.targets).abs() <= tolerance).all(-1)
+            sq = ((outputs - batch.targets) ** 2)[scored]
+            variance = ((batch.targets[scored] - batch.targets[scored].mean(0)) ** 2).mean().clamp_min(1e-12)
+            return {"accuracy": (within & scored).sum().item() / count, "mse": sq.mean().item(),
+                    "explained_variance": 1.0 - (sq.mean() / variance).item()}
         scored = self._scored(batch)
         right = outputs.argmax(-1) == batch.targets.argmax(-1)
         acc = (right & scored).sum().item() / max(scored.sum().item(), 1)
