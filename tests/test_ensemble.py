@@ -391,3 +391,16 @@ def test_ensemble_interrupted_and_resumed_equals_uninterrupted(task, tmp_path):
 def stop_at_17(step, model, info):
     if step == 17:
         raise KeyboardInterrupt
+
+
+def test_a_diverging_network_stops_alone_and_the_others_train_on(task):
+    """One network's non-finite loss or gradient stops that network only; the other ends as its own run."""
+    models = [_base(task, seed=s) for s in (0, 1)]
+    tcs = [TrainConfig(steps=25, batch_size=8, eval_every=5, eval_batch_size=16, progress=False, seed=2,
+                       acc_criterion=False, learning_rate=lr, grad_clip=None) for lr in (1e-2, 1e9)]
+    with pytest.warns(RuntimeWarning, match="network net_001: non-finite loss or gradient"):
+        result = train_ensemble(models, task, tcs, figures=False)
+    assert result[1].summary["stopped_because"] == "non_finite_loss"
+    assert all(torch.isfinite(w).all() for w in result[1].model.effective_weights())
+    alone = train(nr.RNN(models[0]), task, tcs[0])
+    _compare(result[0], alone)

@@ -24,7 +24,6 @@ Resuming from the checkpoints gives a result bit-identical to an uninterrupted r
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 import warnings
@@ -189,16 +188,22 @@ class _Loop:
             main = task_loss(self.loss_kind, tr.outputs, b.targets, b.mask)
             reg_values = self.regularizer_values(e, None if weights is None else self.weights_of(weights, e), tr)
             losses[e] = (main + sum(reg_values) if reg_values else main, main, reg_values)
-        finite = torch.isfinite(torch.stack([losses[e][0] for e in members])).tolist()
         for p in self.params:
             p.grad = None
-        total = [losses[e][0] for e, ok in zip(members, finite) if ok]
-        if total:
-            (total[0] if len(total) == 1 else torch.stack(total).sum()).backward()
+        loss_vec = torch.stack([losses[e][0] for e in members])
+        # a network's non-finite loss is left out of the sum; its gradient slices (its own: the networks
+        # are independent) may turn non-finite, and it is not updated
+        if self.stacked:
+            total = torch.where(torch.isfinite(loss_vec), loss_vec, 0.0).sum()
+        else:
+            total = losses[members[0]][0]
+        total.backward()
         norms = self.optimizer.clip()
-        norm_list = norms.tolist()  # the host sync of the step: never apply a non-finite update
+        norm_vec = norms if len(members) == model.n_networks else norms[torch.tensor(members, device=norms.device)]
+        # the one host sync of the step: never apply a non-finite update
+        finite, finite_norm = torch.stack([torch.isfinite(loss_vec), torch.isfinite(norm_vec)]).tolist()
         update = []
-        for e, ok in zip(members, finite):
+        for e, ok, ok_norm in zip(members, finite, finite_norm):
             net = self.nets[e]
             if not ok:  # these weights give a non-finite loss: undo one update
                 with torch.no_grad():
@@ -206,7 +211,7 @@ class _Loop:
                         (p[e] if self.stacked else p).copy_(q[e] if self.stacked else q)
                 net.bad_step, net.last_good = step, max(step - 2, self.start_step)
                 net.finish(net.last_good, "non_finite_loss", self.wall(net))
-            elif not math.isfinite(norm_list[e]):
+            elif not ok_norm:
                 net.bad_step, net.last_good = step, step - 1
                 net.finish(step - 1, "non_finite_loss", self.wall(net))
             else:
