@@ -379,3 +379,22 @@ def test_repr_is_one_readable_line(small_model):
     text = repr(points)
     assert text.startswith(f"FixedPoints({len(points)} points of {small_model.config.n_units} units")
     assert "\n" not in text and "array" not in text and "Cycles({" in repr(points.cycles_)
+
+
+def test_the_finder_runs_small_networks_on_one_thread_and_restores_the_count():
+    """The fast setting is the default from Python too: one thread for a small network, as train and analyze."""
+    import neurornn as nr
+    from neurornn.analysis import FixedPointFinder
+
+    seen = []
+
+    class Spy(FixedPointFinder):
+        def _fit(self, inputs, initial_states):
+            seen.append(torch.get_num_threads())
+            return super()._fit(inputs, initial_states)
+
+    model = nr.RNN(nr.RNNConfig(n_inputs=1, n_units=8, n_outputs=1, seed=0))
+    before = torch.get_num_threads()
+    Spy(model, max_iters=5, detect_cycles=False).fit(torch.zeros(1), torch.zeros(3, 8))
+    Spy(model, max_iters=5, detect_cycles=False, threads=2).fit(torch.zeros(1), torch.zeros(3, 8))
+    assert seen == [1, 2] and torch.get_num_threads() == before

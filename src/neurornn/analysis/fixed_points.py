@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..config.threads import cpu_threads
 from .._validation import check_choice, check_finite, check_int, check_nonnegative, check_positive
 from ..models import RNN
 from ._fixed_point_result import FixedPoints, characterise
@@ -137,6 +138,9 @@ class FixedPointFinder:
     detect_cycles : bool
         Also run the map from the starts (:func:`detect_cycles`) and report cycles.
     cycle_steps : int
+    threads : int, optional
+        CPU threads for the search; default one for a network of up to 256 units (much faster than
+        two there, see :func:`~neurornn.config.threads.cpu_threads`), torch's own number otherwise.
     """
 
     def __init__(
@@ -155,8 +159,10 @@ class FixedPointFinder:
         convention: str = "discrete",
         detect_cycles: bool = True,
         cycle_steps: int = 500,
+        threads: int | None = None,
     ) -> None:
         self.model = check_model(model)
+        self.threads = None if threads is None else check_int("threads", threads, minimum=1)
         if isinstance(tol_q, (list, tuple, np.ndarray)):
             if len(tol_q) == 0:
                 raise ValueError("tol_q must be a number or a non-empty sequence (one per input condition), got []")
@@ -199,6 +205,10 @@ class FixedPointFinder:
         -------
         FixedPoints
         """
+        with cpu_threads(self.model.config.n_units, self.model.alpha.device, self.threads):
+            return self._fit(inputs, initial_states)
+
+    def _fit(self, inputs: Any, initial_states: Any) -> FixedPoints:
         t0 = time.perf_counter()
         net = analysis_copy(self.model)
         u, x0 = conditions_and_starts(net, inputs, initial_states)

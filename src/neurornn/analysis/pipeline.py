@@ -29,7 +29,7 @@ from .._validation import check_choice, check_int, suggest
 from .._folder import open_folder
 from ..plotting import save_figure
 from ..runs import load_run, write_report
-from ..config import SMALL_NETWORK_UNITS
+from ..config.threads import cpu_threads
 from . import _builtin  # noqa: F401  (registers the built-in analyses)
 from ._memory import analysis_memory, check_memory, config_units, estimate_memory
 from ._model_access import resolve_model
@@ -196,17 +196,6 @@ def _chosen(analyses: str | Iterable[str] | None) -> list[str]:
     return [n for n in names if n in chosen]  # registry order, as the command line runs them
 
 
-@contextmanager
-def _torch_threads(threads: int | None, n_units: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if threads is not None or n_units <= SMALL_NETWORK_UNITS:
-        torch.set_num_threads(threads or 1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def analyze_run(
     run: Any,
     analyses: str | Iterable[str] | None = None,
@@ -267,7 +256,8 @@ def analyze_run(
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
     run = _as_run(run, opts, device, trust_code)
     model = resolve_model(run, snapshot)
-    with _torch_threads(threads, model.config.n_units), open_folder(run.path, "run", what="run folder"):
+    with cpu_threads(model.config.n_units, model.alpha.device, threads), \
+            open_folder(run.path, "run", what="run folder"):
         if opts.area is not None:
             check_choice(opts.label("area"), opts.area, list(model.config.area_slices()))
         opts.fp_input_array(model.config.n_inputs)  # the rows' lengths, before anything runs

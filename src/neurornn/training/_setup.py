@@ -13,7 +13,8 @@ import torch
 from .._version import __version__
 from ..models import RNN
 from ..tasks.base import Task
-from ..config import SMALL_NETWORK_UNITS, TrainConfig
+from ..config import TrainConfig
+from ..config.threads import cpu_threads
 
 __all__ = ["check_compatible", "criteria", "check_resume_changes",
            "metric_columns", "regularizer_names", "run_summary", "training_threads"]
@@ -119,14 +120,7 @@ def run_summary(task, model, config, final, step, stopped, wall_seconds, device,
 
 @contextmanager
 def training_threads(config: TrainConfig, n_units: int, device: str):
-    """Run the block with ``config.threads`` torch threads (see ``TrainConfig.threads``)."""
-    threads = config.threads
-    if threads is None and device == "cpu" and n_units <= SMALL_NETWORK_UNITS:
-        threads = 1
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    """Run the block with ``config.threads`` torch threads (see ``TrainConfig.threads`` and
+    :func:`~neurornn.config.threads.cpu_threads`)."""
+    with cpu_threads(n_units, device, config.threads):
         yield
-    finally:
-        torch.set_num_threads(before)
