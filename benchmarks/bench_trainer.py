@@ -64,7 +64,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     task = nr.tasks.make("perceptual_decision_making")
     single = [time_train(task, args.units, args.steps) for _ in range(args.repeats + 1)][1:]
-    ens = [time_ensemble(task, args.units, args.steps, args.ensemble) for _ in range(args.repeats + 1)][1:]
+    ens = [time_ensemble(task, args.units, args.steps, args.ensemble) for _ in range(args.repeats + 1)][1:] \
+        if args.ensemble else [float("nan")]
     print(json.dumps({"train_ms_per_step": round(1e3 * statistics.median(single), 3),
                       f"train_ensemble_x{args.ensemble}_ms_per_step": round(1e3 * statistics.median(ens), 3),
                       "units": args.units, "steps": args.steps, "repeats": args.repeats, "threads": args.threads,
