@@ -163,3 +163,17 @@ def test_graph_metrics_and_history_and_figures():
 def test_bad_inputs(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+def test_modularity_is_the_best_of_several_louvain_runs_with_their_spread():
+    w = np.random.default_rng(3).normal(size=(60, 60))
+    a = adjacency(w, keep_fraction=0.1)  # the graph graph_metrics builds by default
+    one = graph_metrics(w, n_nulls=10, louvain_restarts=1)
+    five = graph_metrics(w, n_nulls=10, louvain_restarts=5)
+    qs = [modularity(a, communities(a, seed=s)) for s in range(5)]
+    assert one["modularity"] == pytest.approx(qs[0]) and five["modularity"] == pytest.approx(max(qs))
+    runs = five["modularity_runs"]
+    assert runs["n"] == 5 and runs["min"] == pytest.approx(min(qs)) and runs["sd"] == pytest.approx(np.std(qs))
+    assert modularity(a, five["communities"]) == pytest.approx(max(qs))
+    with pytest.raises(ValueError, match="louvain_restarts must be"):
+        graph_metrics(w, louvain_restarts=0)

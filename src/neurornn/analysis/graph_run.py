@@ -119,7 +119,7 @@ def analyze_run_graph(
     if history:
         snaps = [run.history[i].w_rec.double().numpy() for i in range(len(run.history))]
         records = graph_metrics_history(snaps, run.history.steps, distances, n_nulls=history_nulls, seed=seed,
-                                        **settings)
+                                        louvain_restarts=1, **settings)  # a curve: one Louvain run a snapshot
     if out_dir is None:
         return {"final": final, "history": records, "files": []}
     for folder in {f.parent for f in files}:
