@@ -36,6 +36,7 @@ RESPONSE = {
     "sequential_digits": "last",
     "sign_integration": "last",
 }
+RESPONSE.update({name: "response" for name in ALL if name.startswith("yang19")})  # Yang et al. 2019
 
 
 def gen(seed: int) -> torch.Generator:
@@ -195,6 +196,15 @@ BAD = [
     ("sequential_digits", {"path": "x.npz"}, ValueError, "path is only for source='mnist'"),
     ("sequential_digits", {"source": "mnist"}, ValueError, "source='mnist' needs path="),
     ("perceptual_decision_making", {"sigma": -1.0}, ValueError, "sigma must be >= 0"),
+    ("yang19", {"rules": ["fdgo", "gogo"]}, ValueError, "rules: unknown rule 'gogo'"),
+    ("yang19", {"rules": []}, ValueError, "rules must not be empty"),
+    ("yang19", {"rule_weights": [1.0, 2.0]}, ValueError, r"rule_weights must have one weight per rule \(20\)"),
+    ("yang19", {"rule_weights": {"dm1": -1.0}}, ValueError, "rule_weights entries must be finite numbers >= 0"),
+    ("yang19", {"dt_ms": 30.0}, ValueError, "dt_ms must divide 100 ms"),
+    ("yang19", {"tolerance_deg": 180.0}, ValueError, "tolerance_deg must be < 180"),
+    *[(name, {"n_eachring": 1}, ValueError, "n_eachring must be >= 2") for name in ALL if name.startswith("yang19_")],
+    ("yang19_dm1", {"sigma_x": -0.1}, ValueError, "sigma_x must be >= 0"),
+    ("yang19_dm1", {"rules": ["dm2"]}, ValueError, "unknown parameter 'rules' for task 'yang19_dm1'"),
 ]
 
 

@@ -32,6 +32,9 @@ from .pipeline import (
     unregister_analysis,
 )
 
+# Task variance of multitask networks (Yang 2019); importing the module registers the analysis.
+from .task_variance import TaskVariance, cluster_units, fractional_variance, lesion_clusters, task_variance
+
 # Connectivity: graph metrics, connectivity inference (teacher-student), tensor components.
 from .graph import (
     adjacency,
@@ -101,6 +104,11 @@ __all__ = [
     "render_report",
     "sample_states",
     "step_jacobians",
+    "TaskVariance",
+    "cluster_units",
+    "fractional_variance",
+    "lesion_clusters",
+    "task_variance",
     "unregister_analysis",
     "validation_score",
     "write_report",

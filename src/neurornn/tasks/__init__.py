@@ -17,6 +17,7 @@ from . import memory_anti_number  # noqa: F401
 from . import sequential_digits  # noqa: F401
 from . import sign_integration  # noqa: F401
 from . import xor  # noqa: F401
+from . import yang19  # noqa: F401  (registers yang19 and the 20 yang19_<rule>)
 
 __all__ = ["Batch", "Task", "UntrustedCodeError", "describe", "get", "make", "masked_mse", "ms_to_steps", "names",
            "names_code", "register", "unregister"]
