@@ -536,3 +536,29 @@ def test_summary_scores_the_final_network_on_held_out_trials(small_task):
     again = evaluate(run.model, small_task, 64, trials, noise, noise=tc.eval_noise)
     assert again["accuracy"] == s["heldout_accuracy"] and again["eval_loss"] == s["heldout_loss"]
     assert s["final_accuracy"] == run.metrics["accuracy"].tolist()[-1]
+
+
+def test_a_curriculum_carries_the_network_from_stage_to_stage(tmp_path):
+    """Easy coherences first, then hard ones: each stage stops on its own criterion, the weights carry over,
+    and metrics and histories join on one step axis."""
+    from neurornn.training import Stage, train_curriculum
+
+    easy = nr.tasks.make("perceptual_decision_making", stimulus_ms=200.0, coherences=[51.2])
+    hard = nr.tasks.make("perceptual_decision_making", stimulus_ms=200.0, coherences=[6.4, 12.8])
+    cfg = nr.RNNConfig(n_inputs=easy.n_inputs, n_units=16, n_outputs=easy.n_outputs, dt_ms=easy.dt_ms)
+    tc = TrainConfig(steps=200, batch_size=32, eval_every=10, eval_batch_size=64, history_every=10,
+                     learning_rate=1e-2, progress=False)
+    model = nr.RNN(cfg)
+    stages = [Stage(easy, tc.replace(acc_criterion=0.9)), Stage(hard, tc.replace(steps=20))]
+    result = train_curriculum(model, stages, out=tmp_path / "curriculum", figures=False)
+    first, second = result.runs
+    assert first.summary["stopped_because"] == "accuracy_criterion" and first.summary["final_accuracy"] >= 0.9
+    assert second.summary["steps"] == 20 and result.model is model
+    start = second.history[0]
+    for a, b in zip(start, first.history[-1]):
+        assert torch.equal(a, b)  # stage 2 starts where stage 1 ended
+    joined = [r["curriculum_step"] for r in result.metrics_rows()]
+    assert joined == sorted(joined) and joined[-1] == first.summary["steps"] + 20
+    assert nr.load_run(tmp_path / "curriculum" / "stage_01").summary["steps"] == 20
+    with pytest.raises(ValueError, match="at least one stage"):
+        train_curriculum(model, [])

@@ -10,9 +10,12 @@ from .loop import STOP_REASONS, train_networks
 from .trainer import evaluate, train
 from .ensemble import EnsembleRun, train_ensemble
 from .ensemble_configs import ensemble_configs
+from .curriculum import CurriculumRun, Stage, train_curriculum
 
 __all__ = [
+    "CurriculumRun",
     "EnsembleRun",
+    "Stage",
     "STOP_REASONS",
     "TrainConfig",
     "WeightHistory",
@@ -29,6 +32,7 @@ __all__ = [
     "task_loss",
     "train",
     "train_ensemble",
+    "train_curriculum",
     "train_networks",
     "unregister_regularizer",
 ]
