@@ -144,3 +144,14 @@ def test_load_recording_bad_files(tmp_path, kind, kwargs, message):
 def test_read_nwb_refuses_a_foreign_file(tmp_path):
     with pytest.raises(ValueError, match="no processing module 'network'"):
         read_nwb(_recording_file(tmp_path / "f.nwb"))
+
+
+def test_fit_nwb_end_to_end(tmp_path):
+    from neurornn.analysis.curbd import region_currents
+    from neurornn.io import fit_nwb
+
+    path = _recording_file(tmp_path / "fit.nwb", rates=False, spikes=True, n=4, n_trials=3, steps=10)
+    fit, rec = fit_nwb(path, "force", force=dict(epochs=3, dt_factor=1))
+    assert fit.J_.shape == (4, 4) and rec.regions == ("A", "A", "B", "B")
+    assert set(region_currents(fit.J_, rec.rates / fit.scale, rec.region_slices)) == {
+        ("A", "A"), ("A", "B"), ("B", "A"), ("B", "B")}

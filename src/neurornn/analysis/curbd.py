@@ -206,7 +206,8 @@ def region_currents(J, rates, region_slices: Mapping[str, slice]) -> dict[tuple[
 
 def compare_currents(recovered: Mapping, true: Mapping) -> dict[str, float]:
     """Pearson r of recovered against true currents for every pair ``"b->a"``, and ``"all_inter"``
-    (every inter-region current pooled)."""
+    (every inter-region current pooled), and ``"structure"``: Pearson r across the pairs of
+    regions of the RMS current (which regions drive which, and how strongly)."""
     out, pooled_r, pooled_t = {}, [], []
     for (a, b), cur in true.items():
         x, y = np.ravel(recovered[(a, b)]), np.ravel(cur)
@@ -216,6 +217,10 @@ def compare_currents(recovered: Mapping, true: Mapping) -> dict[str, float]:
             pooled_t.append(y)
     if pooled_r:
         out["all_inter"] = float(np.corrcoef(np.concatenate(pooled_r), np.concatenate(pooled_t))[0, 1])
+    keys = list(true)
+    rms_r = [float(np.sqrt(np.mean(np.square(recovered[k])))) for k in keys]
+    rms_t = [float(np.sqrt(np.mean(np.square(true[k])))) for k in keys]
+    out["structure"] = float(np.corrcoef(rms_r, rms_t)[0, 1]) if len(keys) > 2 else float("nan")
     return out
 
 
