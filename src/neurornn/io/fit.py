@@ -11,7 +11,7 @@ __all__ = ["fit_nwb"]
 
 
 def fit_nwb(path: str | os.PathLike, method: str = "force", *, rates: str = "rates", bin_ms: float | None = None,
-            **fit) -> tuple[DataFit, object]:
+            regions=None, **fit) -> tuple[DataFit, object]:
     """Load a recording with :func:`load_nwb_recording` and fit it; returns (fit, recording)."""
-    recording = load_nwb_recording(path, rates=rates, bin_ms=bin_ms)
+    recording = load_nwb_recording(path, rates=rates, bin_ms=bin_ms, regions=regions)
     return fit_recording(recording, method, **fit), recording
