@@ -32,6 +32,7 @@ LAYERS = (
     ("training", ("training",), False),
     ("analysis", ("analysis",), False),
     ("experiments", ("experiments",), False),
+    ("io", ("io",), False),
     ("cli", ("cli",), False),
     ("the package's front", ("__init__", "__main__"), True),
 )
