@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._validation import check_choice, check_int, check_positive
+from ..plotting import new_figure, tight_layout
 from ._registry import register_analysis
 from .activity import Activity
 
@@ -118,9 +119,22 @@ def _folds(y: np.ndarray, kind: str, n_splits: int, rng: np.random.Generator) ->
     return [np.sort(f) for f in np.array_split(rng.permutation(n), n_splits)]
 
 
+def _solver(n_features: int, n_classes: int) -> str:
+    """Newton-Cholesky for small problems (fastest there), L-BFGS when its Hessian gets large."""
+    return "newton-cholesky" if n_features * (1 if n_classes <= 2 else n_classes) <= 256 else "lbfgs"
+
+
 def _cv_scores(x: np.ndarray, y: np.ndarray, kind: str, folds: list[np.ndarray], reg: float,
                cross: bool) -> np.ndarray:
     """Mean over folds of the (times, times) score matrix (or (times,) diagonal when not ``cross``)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # many small fits: BLAS threads only contend (tens of times slower on 2 cores)
+        return _cv_scores_one_thread(x, y, kind, folds, reg, cross)
+
+
+def _cv_scores_one_thread(x: np.ndarray, y: np.ndarray, kind: str, folds: list[np.ndarray], reg: float,
+                          cross: bool) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression, Ridge
 
     n, t_len, _ = x.shape
@@ -131,7 +145,8 @@ def _cv_scores(x: np.ndarray, y: np.ndarray, kind: str, folds: list[np.ndarray],
             xt = x[train, t1]
             mu, sd = xt.mean(0), xt.std(0) + 1e-9
             if kind == "discrete":
-                model = LogisticRegression(C=1.0 / reg, solver="newton-cholesky", max_iter=200).fit((xt - mu) / sd, y[train])
+                model = LogisticRegression(C=1.0 / reg, solver=_solver(x.shape[2], len(np.unique(y))),
+                                           max_iter=500).fit((xt - mu) / sd, y[train])
             else:
                 model = Ridge(alpha=reg).fit((xt - mu) / sd, y[train])
             test_x = x[test] if cross else x[test, t1:t1 + 1]
@@ -255,7 +270,6 @@ def decode_conditions(activity: Activity, conditions: Any = None, **kwargs: Any)
 
 def plot_decoding(results: Mapping[str, Decoding] | Decoding, *, cross_temporal: bool = False) -> Any:
     """Score over time with the chance band (one panel per condition), or the cross-temporal matrices."""
-    from ..plotting import new_figure, tight_layout
 
     if isinstance(results, Decoding):
         results = {results.condition: results}

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..models.space import config_distances
+from ..plotting import new_figure, tight_layout
 from ._registry import register_analysis
 from .activity import record_activity
 from .decoding import activity_array
@@ -122,7 +123,6 @@ def energy_history(run: Any, batch: Any) -> dict[str, np.ndarray]:
 
 def plot_energy_history(history: dict, final: dict | None = None) -> Any:
     """Mean rate, synaptic activity and wiring cost against the training step; per-period bars."""
-    from ..plotting import new_figure, tight_layout
 
     keys = [k for k in ("mean_rate", "synaptic_activity", "wiring_cost") if np.isfinite(history[k]).any()]
     n = len(keys) + (1 if final and final.get("periods") else 0)

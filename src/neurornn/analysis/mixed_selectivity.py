@@ -20,9 +20,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._validation import check_fraction, check_int
+from ..plotting import new_figure, tight_layout
 from ._registry import register_analysis
 from .activity import Activity
-from .decoding import _folds, activity_array
+from .decoding import _folds, _solver, activity_array
 
 __all__ = ["MixedSelectivity", "ccgp", "mixed_selectivity", "period_responses", "plot_mixed_selectivity",
            "shattering_dimensionality", "task_variables"]
@@ -231,9 +232,12 @@ def _conditions(responses: Any, variables: Mapping[str, Any]) -> tuple[np.ndarra
 
 def _fit_score(x_train, y_train, x_test, y_test) -> float:
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     mu, sd = x_train.mean(0), x_train.std(0) + 1e-9
-    model = LogisticRegression(solver="newton-cholesky", max_iter=200).fit((x_train - mu) / sd, y_train)
+    with threadpool_limits(1):  # small fits: BLAS threads only contend
+        model = LogisticRegression(solver=_solver(x_train.shape[1], 2), max_iter=500).fit((x_train - mu) / sd,
+                                                                                          y_train)
     return float((model.predict((x_test - mu) / sd) == y_test).mean())
 
 
@@ -310,7 +314,6 @@ def ccgp(responses: Any, variables: Mapping[str, Any]) -> dict[str, float]:
 
 def plot_mixed_selectivity(per_period: Mapping[str, Mapping[str, Any]]) -> Any:
     """Stacked fractions of unit categories per period; shattering dimensionality and CCGP per period."""
-    from ..plotting import new_figure, tight_layout
 
     fig = new_figure(9.0, 3.4)
     ax = fig.add_subplot(1, 2, 1)
