@@ -65,6 +65,13 @@ from .inference import (
     student_like,
     two_area_config,
 )
+# Population analyses: decoding, mixed selectivity, energy use, similarity (each registers its analysis).
+from .decoding import Decoding, decode, decode_conditions, plot_decoding
+from .energy import energy_history, energy_use, plot_energy_history, wiring_cost
+from .mixed_selectivity import (MixedSelectivity, ccgp, mixed_selectivity, period_responses,
+                                plot_mixed_selectivity, shattering_dimensionality, task_variables)
+from .similarity import (compare_runs, delay_embed, dmd_operator, dsa, linear_cka, mds, pairwise_distances,
+                         plot_similarity, procrustes_distance, vector_field_procrustes)
 from .tca import (
     TCAResult,
     activity_tensor,
@@ -148,4 +155,32 @@ __all__ += [  # connectivity
     "trial_factor_dprime",
     "two_area_config",
     "weight_distance",
+]
+
+__all__ += [  # population analyses
+    "Decoding",
+    "MixedSelectivity",
+    "ccgp",
+    "compare_runs",
+    "decode",
+    "decode_conditions",
+    "delay_embed",
+    "dmd_operator",
+    "dsa",
+    "energy_history",
+    "energy_use",
+    "linear_cka",
+    "mds",
+    "mixed_selectivity",
+    "pairwise_distances",
+    "period_responses",
+    "plot_decoding",
+    "plot_energy_history",
+    "plot_mixed_selectivity",
+    "plot_similarity",
+    "procrustes_distance",
+    "shattering_dimensionality",
+    "task_variables",
+    "vector_field_procrustes",
+    "wiring_cost",
 ]
