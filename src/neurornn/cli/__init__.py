@@ -15,12 +15,12 @@ import warnings
 
 from .._folder import CorruptFileError, FolderInUseError
 from .._version import __version__
-from . import analyze, experiment, tasks, train
+from . import analyze, experiment, sweep, tasks, train
 
 __all__ = ["main", "build_parser"]
 
 # Subcommand modules, in the order `neurornn --help` lists them.
-_SUBCOMMANDS = (train, tasks, experiment, analyze)
+_SUBCOMMANDS = (train, tasks, experiment, analyze, sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:
