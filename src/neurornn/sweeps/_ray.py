@@ -12,6 +12,8 @@ at the same path. Ray is imported only here, and only when the executor runs.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .shard import failed_result, one_line, run_shard
@@ -56,8 +58,13 @@ class RayExecutor:
         ray = _import_ray()
         started = not ray.is_initialized()
         if started:
+            kw = {}
+            if self.address is None:  # a local cluster: its workers import the neurornn this process runs
+                kw["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(
+                    p for p in (str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH"))
+                    if p)}}
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+                     configure_logging=False, **kw)
         # the failure of a shard in its code is its result (run_shard catches it); Ray retries lost workers only
         task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(run_shard)
         try:
