@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,neurogym,nwb]'
+	$(BIN)/pip install -q -e '.[test,neurogym,nwb,ray]'
 	touch $@
 
 train: setup

@@ -31,7 +31,7 @@ LAYERS = (
     ("runs", ("runs",), False),
     ("training", ("training",), False),
     ("analysis", ("analysis",), False),
-    ("experiments", ("experiments",), False),
+    ("experiments and sweeps", ("experiments", "sweeps"), False),
     ("io", ("io",), False),
     ("cli", ("cli",), False),
     ("the package's front", ("__init__", "__main__"), True),

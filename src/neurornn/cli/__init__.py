@@ -15,12 +15,12 @@ import warnings
 
 from .._folder import CorruptFileError, FolderInUseError
 from .._version import __version__
-from . import analyze, experiment, export, tasks, train
+from . import analyze, experiment, export, sweep, tasks, train
 
 __all__ = ["main", "build_parser"]
 
 # Subcommand modules, in the order `neurornn --help` lists them.
-_SUBCOMMANDS = (train, tasks, experiment, analyze, export)
+_SUBCOMMANDS = (train, tasks, experiment, analyze, sweep, export)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="neurornn",
         description="Build, train and dissect RNN models of brain circuits.",
         epilog="Errors print one line; add --debug (or set NEURORNN_DEBUG=1) for the traceback. Exit codes: "
-               "0 done, 1 internal error, 2 bad input (incl. a missing or existing path), 3 file system problem, 4 corrupted file, 5 folder in use, "
-               "6 out of memory, disk full or device error, 130 interrupted.",
+               "0 done, 1 internal error, 2 bad input (incl. a missing or existing path), 3 file system problem, "
+               "4 corrupted file, 5 folder in use, 6 out of memory, disk full or device error, 7 a sweep ended "
+               "with failed points, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
