@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,7 +44,7 @@ from ..analysis.activity import record_activity
 from ..models.space import unit_coordinates
 from ..runs import Run
 
-__all__ = ["to_nwb", "read_nwb", "NWBNetworkData", "require_pynwb"]
+__all__ = ["opened_nwb", "to_nwb", "read_nwb", "NWBNetworkData", "require_pynwb"]
 
 MODULE = "network"
 SUBJECT_ID = "neurornn-model"
@@ -57,6 +58,21 @@ def require_pynwb():
     except ImportError as err:  # pragma: no cover - exercised only without the extra
         raise ImportError("NWB files need pynwb: pip install 'neurornn[nwb]' (pynwb>=3, nwbinspector)") from err
     return pynwb
+
+
+@contextmanager
+def opened_nwb(path: str | os.PathLike, trials_for: str):
+    """The NWB file at ``path``, open for reading, which must have a trials table (``trials_for``: what the
+    error says it is needed for)."""
+    pynwb = require_pynwb()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"NWB file {str(path)!r} does not exist")
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        if nwb.trials is None or len(nwb.trials) == 0:
+            raise ValueError(f"{str(path)!r} has no trials table ({trials_for})")
+        yield nwb
 
 
 @dataclass(frozen=True)
@@ -274,14 +290,8 @@ def read_nwb(path: str | os.PathLike) -> NWBNetworkData:
     Raises ValueError naming what is missing when the file lacks the trials table, the
     ``network`` processing module, a series, or when the series' time bases disagree.
     """
-    pynwb = require_pynwb()
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"NWB file {str(path)!r} does not exist")
-    with pynwb.NWBHDF5IO(str(path), "r") as io:
-        nwb = io.read()
-        if nwb.trials is None or len(nwb.trials) == 0:
-            raise ValueError(f"{str(path)!r} has no trials table (needed to cut the series into trials)")
+    with opened_nwb(path, "needed to cut the series into trials") as nwb:
         if MODULE not in nwb.processing:
             raise ValueError(f"{str(path)!r} has no processing module {MODULE!r} (not written by neurornn.io.to_nwb)")
         mod = nwb.processing[MODULE]

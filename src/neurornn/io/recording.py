@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis.curbd import Recording
-from .nwb import require_pynwb
+from .nwb import opened_nwb, require_pynwb
 
 __all__ = ["load_nwb_recording"]
 
@@ -85,12 +85,7 @@ def load_nwb_recording(path: str | os.PathLike, *, rates: str = "rates", bin_ms:
     """
     pynwb = require_pynwb()
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"NWB file {str(path)!r} does not exist")
-    with pynwb.NWBHDF5IO(str(path), "r") as io:
-        nwb = io.read()
-        if nwb.trials is None or len(nwb.trials) == 0:
-            raise ValueError(f"{str(path)!r} has no trials table (start_time, stop_time of every trial)")
+    with opened_nwb(path, "start_time, stop_time of every trial") as nwb:
         trials = nwb.trials.to_dataframe()
         starts = trials["start_time"].to_numpy(float)
         durations = trials["stop_time"].to_numpy(float) - starts
