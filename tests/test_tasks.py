@@ -500,8 +500,12 @@ def test_sequential_digits_mnist_errors_name_the_expected_files(tmp_path):
     with pytest.raises(ValueError, match=r"lacks \['x_train', 'y_train'\]"):
         tasks.make("sequential_digits", source="mnist", path=str(tmp_path / "bad.npz"))
     (tmp_path / "junk.npz").write_bytes(b"not a zip file at all")
-    with pytest.raises(ValueError, match="cannot read .* as a .npz file"):
+    with pytest.raises(ValueError, match="cannot read .* as a .npz file: it is not a zip archive, it looks like text"):
         tasks.make("sequential_digits", source="mnist", path=str(tmp_path / "junk.npz"))
+    (tmp_path / "mnist.csv").write_text("label,pixel0\n5,0\n")  # a text file: no numpy "pickled data" message
+    with pytest.raises(ValueError, match="looks like text; expected a mnist.npz file") as info:
+        tasks.make("sequential_digits", source="mnist", path=str(tmp_path / "mnist.csv"))
+    assert "pickle" not in str(info.value)
     np.savez(tmp_path / "flat.npz", x_train=np.zeros((3, 784)), y_train=np.zeros(3), x_test=np.zeros((3, 784)),
              y_test=np.zeros(3))
     with pytest.raises(ValueError, match=r"has images \(3, 784\) and labels \(3,\); expected images"):

@@ -82,6 +82,12 @@ def load_mnist(path: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         x = _read_idx(_find_idx(path, MNIST_IDX_FILES[xk]))
         y = _read_idx(_find_idx(path, MNIST_IDX_FILES[yk]))
     elif path.is_file():
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head != b"PK\x03\x04":  # a .npz is a zip archive
+            kind = "a .npy array" if head == b"\x93NUM" else "not a zip archive" + (
+                ", it looks like text" if head and all(32 <= c < 127 or c in (9, 10, 13) for c in head) else "")
+            raise ValueError(f"cannot read {str(path)!r} as a .npz file: it is {kind}; expected {_EXPECTED}")
         try:
             npz = np.load(path, allow_pickle=False)
             if not isinstance(npz, np.lib.npyio.NpzFile):
