@@ -500,7 +500,7 @@ def test_sequential_digits_mnist_errors_name_the_expected_files(tmp_path):
     with pytest.raises(ValueError, match=r"lacks \['x_train', 'y_train'\]"):
         tasks.make("sequential_digits", source="mnist", path=str(tmp_path / "bad.npz"))
     (tmp_path / "junk.npz").write_bytes(b"not a zip file at all")
-    with pytest.raises(ValueError, match="cannot read .* as a .npz file: it is not a zip archive, it looks like text"):
+    with pytest.raises(ValueError, match="as a .npz file: it is not a zip archive, it looks like text"):
         tasks.make("sequential_digits", source="mnist", path=str(tmp_path / "junk.npz"))
     (tmp_path / "mnist.csv").write_text("label,pixel0\n5,0\n")  # a text file: no numpy "pickled data" message
     with pytest.raises(ValueError, match="looks like text; expected a mnist.npz file") as info:
