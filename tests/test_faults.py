@@ -27,6 +27,7 @@ from safetensors.torch import load_file
 
 import neurornn as nr
 from neurornn import cli
+from forking import run_in_child
 from neurornn._files import MANIFEST, read_manifest, write_text
 from neurornn._folder import CorruptFileError, FolderInUseError, _foreign
 from neurornn.runs import RunWriter
@@ -47,21 +48,7 @@ def train_argv(out: Path, *extra: str) -> list[str]:
 
 def in_child(argv: list[str], fault: str | None = None) -> int:
     """Run ``neurornn ARGV`` in a forked process; its exit code, or -9 when it was killed."""
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 99
-        try:
-            if fault is not None:
-                os.environ["NEURORNN_FAULT_WRITE"] = fault
-                nr._files._writes = 0  # count this run's writes only
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            code = cli.main(argv)
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    return run_in_child(lambda: cli.main(argv), fault)
 
 
 def run_files(folder: Path) -> dict:

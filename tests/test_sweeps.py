@@ -16,6 +16,7 @@ import neurornn as nr
 from neurornn import cli
 from neurornn import sweeps
 from neurornn.sweeps import shard as shard_module
+from forking import run_in_child
 
 BASE = {
     "task": {"name": "perceptual_decision_making", "params": {"stimulus_ms": 200}},
@@ -106,31 +107,12 @@ def test_a_rerun_skips_done_points(reference, monkeypatch):
     assert_same(sweep_files(result.path), files)
 
 
-def _in_child(fn, fault: str | None = None) -> int:
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 99
-        try:
-            if fault is not None:
-                os.environ["NEURORNN_FAULT_WRITE"] = fault
-                nr._files._writes = 0
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            fn()
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
 @pytest.mark.parametrize("fraction", [0.3, 0.75])
 def test_a_sweep_killed_mid_shard_resumes_bit_identical(reference, tmp_path, fraction):
     _, files, n_writes = reference
     out = tmp_path / "killed"
     kill_at = int(n_writes * fraction)
-    assert _in_child(lambda: sweeps.run_sweep(SWEEP, out, progress=False), f"{kill_at}:partial") == -9
+    assert run_in_child(lambda: sweeps.run_sweep(SWEEP, out, progress=False), f"{kill_at}:partial") == -9
     states = [r["state"] for r in csv.DictReader((out / "points.csv").open())]
     assert set(states) <= set(sweeps.STATES) and "running" in states and states.count("done") < 8
     result = sweeps.run_sweep(SWEEP, out, progress=False)
@@ -299,6 +281,6 @@ def test_the_ray_executor_gives_the_local_executors_weights(reference, ray_clust
     # a rerun on Ray skips what is done; a shard interrupted locally resumes on Ray
     assert sweeps.run_sweep(SWEEP, tmp_path / "ray", executor="ray", progress=False).count("done") == 8
     out = tmp_path / "killed"
-    assert _in_child(lambda: sweeps.run_sweep(SWEEP, out, progress=False), f"{reference[2] // 2}:partial") == -9
+    assert run_in_child(lambda: sweeps.run_sweep(SWEEP, out, progress=False), f"{reference[2] // 2}:partial") == -9
     assert sweeps.run_sweep(SWEEP, out, executor="ray", progress=False).count("done") == 8
     assert_same(sweep_files(out), files)
