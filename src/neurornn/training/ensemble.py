@@ -184,8 +184,8 @@ def train_ensemble(
     names = [f"net_{e:03d}" for e in range(n_nets)] if names is None else [str(n) for n in names]
     if len(names) != n_nets or len(set(names)) != n_nets:
         raise ValueError(f"names must be {n_nets} distinct folder names, got {names}")
-    for e in range(n_nets):
-        check_compatible(ens.member(e), task)
+    check_compatible(ens, task)  # inputs, outputs and dt_ms are shared by every network
+    varied = _varied(ens.configs, tcs)
     with training_threads(tcs[0], ens.config.n_units, tcs[0].resolved_device()):
         if resume:
             root_folder = open_folder(out, "ensemble", what="ensemble folder")
@@ -199,12 +199,12 @@ def train_ensemble(
             if root is not None and not resume:
                 write_json(root / "ensemble.json", {"format": "neurornn-ensemble", "version": 1,
                                                     "task": task.name, "networks": names,
-                                                    "varied": _varied(ens.configs, tcs)})
+                                                    "varied": varied})
             runs = train_networks(ens, task, tcs, writers, resume=resume, figures=figures, callback=callback,
                                   progress=progress,
                                   ensemble={"path": str(root) if root else None, "names": names})
             if root is not None:
-                _write_summary_csv(root / "summary.csv", names, runs, _varied(ens.configs, tcs))
+                _write_summary_csv(root / "summary.csv", names, runs, varied)
         finally:
             for w in writers:
                 if w is not None:

@@ -80,7 +80,7 @@ def train_networks(model: RNN, task: Task, configs: Sequence[TrainConfig], write
 
 class _Loop:
     def __init__(self, model, task, configs, writers, callback, ensemble):
-        for i, tc in enumerate(configs):
+        for tc in configs:
             if not isinstance(tc, TrainConfig):
                 raise TypeError(f"config must be a TrainConfig, got {type(tc).__name__}")
         if not isinstance(task, Task):
@@ -91,10 +91,9 @@ class _Loop:
         self.device = shared.resolved_device()
         self.loss_kind = shared.loss or task.loss
         model.to(self.device)
+        check_compatible(model, task)  # inputs, outputs and dt_ms are shared by every network
         # per-network single RNNs: what regularisers see of a stacked model, and what is checkpointed
         self.proxies = model.members() if self.stacked else [model]
-        for proxy in self.proxies:
-            check_compatible(proxy, task)
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
             what = "the networks have" if self.stacked else "the model has"
