@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
 from .._folder import remove_if_bare
 from ..models import RNN
 from ..config.train import TrainConfig
