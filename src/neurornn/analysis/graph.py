@@ -129,7 +129,7 @@ def graph_metrics(
     louvain_restarts : int
         Louvain runs (seeds ``seed``, ``seed + 1``, ...): the partition of the highest
         modularity is kept, and the spread over the runs is reported (one run can fall
-        0.02 below the best of 20, the size of the differences a sweep looks for).
+        below the best of several by as much as the differences a sweep looks for).
 
     Returns
     -------
