@@ -203,16 +203,9 @@ def _trains_from_cli(tmp_path, task_name, sets):
     return run
 
 
-# The three tasks below train to their criterion from the CLI with the tasks' default settings
-# in seconds on one thread (benchmarks/bench_tasks.py: flip-flop 1-3 s, Mante ~1.5 s, PDM ~1.3 s).
-def test_cli_flip_flop_to_criterion(tmp_path):
-    run = _trains_from_cli(tmp_path, "flip_flop", [])
-    batch = run.task.batch(1000, torch.Generator().manual_seed(99))
-    with torch.no_grad():
-        scores = run.task.evaluate(run.model(batch.inputs).outputs, batch)
-    assert scores["accuracy"] >= 0.97 and scores["trial_accuracy"] >= 0.75, scores  # measured 0.84-0.91
-
-
+# The two tasks below train to their criterion from the CLI with the tasks' default settings
+# in seconds on one thread (benchmarks/bench_tasks.py: Mante ~1.5 s, PDM ~1.3 s); the flip-flop's
+# CLI default is trained (about 30 s) and its fixed points counted in tests/test_fixed_points.py.
 def test_cli_context_dependent_dm_to_criterion(tmp_path):
     _trains_from_cli(tmp_path, "context_dependent_dm", [])
 

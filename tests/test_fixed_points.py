@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -317,29 +319,32 @@ def _train(task, model_kwargs, steps, lr):
     return run
 
 
-def test_trained_flip_flop_has_eight_stable_corners_and_saddles():
-    # 3-bit flip-flop (1 s trials), 64 tanh units, Adam lr 1e-3 for 1000 steps, trained to the
-    # task's criterion (accuracy > 0.95; about 8 s on one core). Seeds 0-3 all give 8 stable
-    # points and 19 saddles (the 3^3 - 2^3 points between the corners).
-    task = nr.tasks.make("flip_flop")
-    run = _train(task, {"n_units": 64, "tau_ms": 20.0, "activation": "tanh", "w_rec_gain": 0.9}, 1000, 1e-3)
-    assert run.summary["final_accuracy"] > 0.95
-    model = run.model
-    batch = task.batch(128, torch.Generator().manual_seed(1))
+# The CLI default (`neurornn train --task flip_flop`, then `neurornn analyze RUN --fixed-points`) on
+# seeds 0-2 and on one and two threads: measured 1100-1400 training steps, 27 fixed points under the
+# hold input, 8 stable, one per corner of the output cube (issue 17: the old criterion passed a network
+# with 6 stable points).
+@pytest.mark.slow
+@pytest.mark.parametrize("seed,threads", [(0, 1), (1, 1), (2, 1), (1, 2)])
+def test_cli_default_flip_flop_has_eight_stable_corners_and_saddles(tmp_path, seed, threads):
+    from neurornn.cli import main
+
+    out = tmp_path / "ff"
+    assert main(["train", "--task", "flip_flop", "--quiet", "--no-figures", "--threads", str(threads),
+                 "--out", str(out), "--set", f"train.seed={seed}", f"model.seed={seed}"]) == 0
+    run = nr.load_run(out)
+    assert run.summary["stopped_because"] == "accuracy_criterion"
+    assert run.summary["heldout_accuracy"] >= 0.9  # every memory held through the 2-s probe hold
+    assert main(["analyze", str(out), "--fixed-points", "--threads", str(threads), "--no-report"]) == 0
+    hold = json.loads((out / "analysis" / "fixed_points.json").read_text())["conditions"][0]
+    assert hold["input_name"] == "hold period mean" and hold["input"] == [0.0, 0.0, 0.0]
+    assert (hold["n_points"], hold["n_stable"], hold["geometry"]["kind"]) == (27, 8, "isolated"), hold["message"]
+    saved = np.load(out / "analysis" / "fixed_points.npz")
+    stable = saved["points"][(saved["input_index"] == 0) & saved["stable_discrete"]]
     with torch.no_grad():
-        states = model(batch.inputs, noise=False).states
-    starts = sample_states(states, 512, noise_std=0.05, generator=torch.Generator().manual_seed(0))
-    fps = FixedPointFinder(model).fit(torch.zeros(3), starts)
-    assert (fps.q_ < 1e-12).all()
-    stable = fps.points_[fps.stable_]
-    with torch.no_grad():
-        out = model.readout(model.rates_of(torch.as_tensor(stable, dtype=torch.float32))).numpy()
-    assert len(stable) == 8
-    corners = {tuple(np.sign(o).astype(int)) for o in out}
-    assert len(corners) == 8 and (np.abs(out) > 0.5).all()  # one stable point per corner of the output cube
-    assert (~fps.stable_).sum() >= 6 and fps.geometry_[0]["kind"] == "isolated"
-    assert (fps.n_unstable_[~fps.stable_] >= 1).all()
-    assert f"{len(fps)} isolated fixed points, 8 stable and {len(fps) - 8} unstable." in fps.summary()["message"]
+        model = run.model
+        readout = model.readout(model.rates_of(torch.as_tensor(stable, dtype=torch.float32))).numpy()
+    assert {tuple(np.sign(o).astype(int)) for o in readout} == set(map(tuple, run.task.memory_patterns().int().tolist()))
+    assert (np.abs(readout) > 0.5).all()  # one stable point per corner of the output cube
 
 
 def test_trained_decision_network_has_an_approximate_line_attractor():

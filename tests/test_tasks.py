@@ -148,6 +148,8 @@ def test_evaluate_perfect_scores_one_and_accuracy_in_unit_interval(name):
         assert all(isinstance(v, float) for v in metrics.values())
     # the zero output is not already right (the task is not trivial)
     assert task.evaluate(torch.zeros_like(batch.targets), batch)["accuracy"] < 0.9
+    scored = task.evaluation_batch(64, gen(6))  # the trials the trainer scores
+    assert task.scores(perfect_outputs(task, scored), scored)["accuracy"] == pytest.approx(1.0)
 
 
 # ---------------------------------------------------------------- bad parameters, per task
@@ -160,6 +162,9 @@ BAD = [
     ("flip_flop", {"pulse_rate_hz": -1.0}, ValueError, "pulse_rate_hz must be > 0"),
     ("flip_flop", {"duration_ms": -10.0}, ValueError, "duration_ms must be > 0"),
     ("flip_flop", {"settle_ms": 1000.0}, ValueError, "settle_ms=1000.0 must be shorter than the trial"),
+    ("flip_flop", {"settle_ms": 100.0, "probe_hold_ms": 50.0}, ValueError,
+     "settle_ms=100.0 must be shorter than probe_hold_ms=50.0"),
+    ("flip_flop", {"probe_hold_ms": 0.0}, ValueError, "probe_hold_ms must be > 0"),
     ("context_dependent_dm", {"coherences": []}, ValueError, "coherences must not be empty"),
     ("context_dependent_dm", {"coherences": [0.1, -0.2]}, ValueError, "coherences entries must be > 0"),
     ("context_dependent_dm", {"coherences": "high"}, TypeError, "coherences must be a sequence"),
@@ -265,7 +270,54 @@ def test_flip_flop_accuracy_skips_settling_and_before_first_pulse():
     outputs[settling] = -outputs[settling] + 0.01
     assert task.evaluate(outputs, batch)["accuracy"] == 1.0
     outputs[scored] = 0.0
-    assert task.evaluate(outputs, batch)["accuracy"] == 0.0
+    scores = task.evaluate(outputs, batch)
+    assert scores["entry_accuracy"] == 0.0
+    # only the trials with no scored entry (no pulse at all) are right as whole trials
+    assert scores["trial_accuracy"] == pytest.approx((~scored.flatten(1).any(1)).float().mean().item())
+
+
+def test_flip_flop_evaluation_trials_probe_every_memory_then_hold():
+    task = tasks.make("flip_flop")  # 3 bits, 1 s trial, 20 ms pulses, 2 s probe hold, dt 10 ms
+    batch = task.evaluation_batch(64, gen(2))
+    assert batch.n_steps == 100 + 4 * 2 + 200
+    train_part = task.batch(64, gen(2))  # the evaluation trial starts with the training trial
+    torch.testing.assert_close(batch.inputs[:, :100], train_part.inputs)
+    np.testing.assert_array_equal(batch.targets.numpy(), _flip_flop_reference(batch.inputs.numpy()))
+    probe = batch.conditions["probe"].long()
+    assert torch.equal(probe, torch.arange(64) % 8)
+    patterns = task.memory_patterns()
+    assert {tuple(p) for p in patterns.tolist()} == {(a, b, c) for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)}
+    hold = batch.periods == batch.period_names.index("probe_hold")
+    assert (hold.sum(1) == 200).all() and hold[:, -200:].all()
+    assert (batch.inputs[:, -200:] == 0).all()
+    torch.testing.assert_close(batch.targets[:, -1], patterns[probe])  # the probed memory, held to the end
+    # bit k is written alone, in the (k + 1)-th slot after the training trial
+    for k in range(3):
+        pulse = batch.inputs[:, 100 + 2 * (k + 1): 100 + 2 * (k + 2)]
+        torch.testing.assert_close(pulse[:, :, k], patterns[probe, k][:, None].expand(64, 2))
+        assert (pulse[:, :, [j for j in range(3) if j != k]] == 0).all()
+
+
+def test_flip_flop_criterion_fails_a_network_that_loses_one_memory():
+    task = tasks.make("flip_flop")
+    batch = task.evaluation_batch(256, gen(3))
+    outputs = batch.targets.clone()
+    scores = task.scores(outputs, batch)
+    assert scores["accuracy"] == scores["memory_accuracy"] == 1.0 and scores["memories_held"] == 8
+    # memory (-1, +1, +1) decays to (-1, -1, +1) half-way through the hold: every other trial is perfect
+    lost = batch.conditions["probe"] == 6
+    outputs[lost, -100:, 1] = -0.2
+    scores = task.scores(outputs, batch)
+    assert scores["memories_held"] == 7 and scores["memory_accuracy"] == 0.0 and scores["accuracy"] == 0.0
+    assert scores["trial_accuracy"] == pytest.approx(7 / 8)
+    assert scores["entry_accuracy"] > 0.98  # what the old criterion (0.98 of entries) measured: it passed
+    # on training trials (no probe) the accuracy is the whole-trial accuracy
+    train = task.batch(64, gen(3))
+    wrong = train.targets.clone()
+    wrong[:8, -1] = -wrong[:8, -1] + 0.01 * (wrong[:8, -1] == 0)
+    scores = task.scores(wrong, train)
+    assert "memory_accuracy" not in scores and scores["accuracy"] == scores["trial_accuracy"]
+    assert scores["accuracy"] == pytest.approx(1 - (train.targets[:8, -1] != 0).any(1).float().sum().item() / 64)
 
 
 # ---------------------------------------------------------------- context-dependent decision making

@@ -42,7 +42,7 @@ def _performance_memory(options, n_units: int, n_steps: int):
                    help="validation score on fresh noise-free trials, and example trials")
 def performance(ctx) -> tuple[str, dict]:
     task, model, o = ctx.task, ctx.model, ctx.options
-    scored = task.batch(o.score_trials, torch.Generator().manual_seed(o.seed + 1))
+    scored = task.evaluation_batch(o.score_trials, torch.Generator().manual_seed(o.seed + 1))
     with torch.no_grad():
         outputs = model(scored.inputs.to(model.alpha.device), noise=False).outputs
     scores = task.scores(outputs, scored.to(outputs.device))

@@ -48,14 +48,15 @@ def _run(model, batch: Batch) -> torch.Tensor:
         return model(batch.inputs.to(model.alpha.device, model.alpha.dtype), noise=False).outputs
 
 
-def _batch(task: Task, batch: Batch | None, n_trials: int, seed: int) -> Batch:
+def _batch(task: Task, batch: Batch | None, n_trials: int, seed: int, *, evaluation: bool = False) -> Batch:
     if batch is not None:
         if not isinstance(batch, Batch):
             raise TypeError(f"batch must be a neurornn Batch, got {type(batch).__name__}")
         return batch
     check_int("n_trials", n_trials, minimum=1)
     check_int("seed", seed)
-    return task.batch(n_trials, torch.Generator().manual_seed(seed))
+    draw = task.evaluation_batch if evaluation else task.batch
+    return draw(n_trials, torch.Generator().manual_seed(seed))
 
 
 def validation_score(
@@ -81,7 +82,8 @@ def validation_score(
         masked cross-entropy of the outputs (logits) against the targets; a
         callable gets ``(outputs (trials, time, n_outputs), batch)`` and returns a float.
     batch : Batch, optional
-        Default: ``task.batch(n_trials)`` from ``seed``.
+        Default: ``task.evaluation_batch(n_trials)`` from ``seed`` (the trials the
+        trainer scores; for most tasks the same as ``task.batch``).
 
     Returns
     -------
@@ -91,7 +93,7 @@ def validation_score(
     model = resolve_model(source, snapshot)
     if not callable(scoring):
         check_choice("scoring", scoring, _SCORINGS)
-    b = _batch(task, batch, n_trials, seed)
+    b = _batch(task, batch, n_trials, seed, evaluation=True)
     outputs = _run(model, b)
     b = b.to(outputs.device)
     if scoring == "accuracy":

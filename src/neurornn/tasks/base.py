@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 from torch import Tensor
@@ -140,13 +140,30 @@ class Task(ABC):
         Batch with inputs (n, time, n_inputs), targets (n, time, n_outputs),
         mask (n, time) and conditions of shape (n,).
         """
+        return self._draw(self.build, n, generator)
+
+    def evaluation_batch(self, n: int, generator: torch.Generator | None = None) -> Batch:
+        """Build ``n`` trials for scoring a network (the loop's evaluations, the held-out score).
+
+        The same as :meth:`batch` unless the task overrides :meth:`build_evaluation`
+        (the flip-flop adds a probe of every memory and a long hold, so that a
+        network that loses one memory cannot pass).
+        """
+        return self._draw(self.build_evaluation, n, generator)
+
+    def build_evaluation(self, n: int, generator: torch.Generator) -> Batch:
+        """Build ``n`` evaluation trials (called by :meth:`evaluation_batch`); default :meth:`build`."""
+        return self.build(n, generator)
+
+    def _draw(self, build: Callable[[int, torch.Generator], Batch], n: int,
+              generator: torch.Generator | None) -> Batch:
         n = check_int("n", n, minimum=1)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         self._check_batch_memory(n)
         if generator is None:
             generator = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, ()).item()))
-        batch = self.build(n, generator)
+        batch = build(n, generator)
         self._check_batch(batch, n)
         return batch
 

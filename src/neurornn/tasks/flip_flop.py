@@ -2,6 +2,12 @@
 
 Each input channel receives brief +1 or -1 pulses at random times; the matching
 output must hold the sign of the last pulse on its channel (0 before the first).
+
+The network is scored on evaluation trials that end with a probe of one of the
+2**n_bits memories (written bit by bit, then held in silence for
+``probe_hold_ms``), the probes cycling through every memory: a network that
+loses one memory within the hold fails the criterion however well it does
+elsewhere.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from .registry import register
 
 __all__ = ["FlipFlop"]
 
-_PERIODS = ("hold", "pulse")
+_PERIODS = ("hold", "pulse", "probe_hold")
 
 
 @register
@@ -34,10 +40,23 @@ class FlipFlop(Task):
     ``k`` from its onset on (0 before the first pulse). Every step is in the loss
     (``mask`` is all ones).
 
-    Accuracy: fraction of scored (trial, step, bit) entries with ``|y - target| <
-    0.5``; an entry is scored from its bit's first pulse on, except during the
-    ``settle_ms`` after each pulse onset on that bit (the network needs a few steps
-    to flip). ``trial_accuracy``: fraction of trials with every scored entry right.
+    An entry (trial, step, bit) is right when ``|y - target| < 0.5``; it is scored
+    from its bit's first pulse on, except during the ``settle_ms`` after each pulse
+    onset on that bit (the network needs a few steps to flip).
+
+    Evaluation trials (:meth:`evaluation_batch`, what the trainer scores) are a
+    training trial followed by a probe: one silent pulse slot, then bit ``k`` of
+    memory ``i % 2**n_bits`` (condition ``probe``; bit ``k`` is +1 when bit ``k``
+    of ``i`` is set) written on channel ``k`` in slot ``k + 1``, then
+    ``probe_hold_ms`` without input (period ``probe_hold``).
+
+    Scores: ``entry_accuracy`` (fraction of scored entries right),
+    ``trial_accuracy`` (fraction of trials with every scored entry right), ``mse``;
+    on evaluation trials also ``memory_accuracy`` (for each memory, the fraction of
+    its probe trials that hold it at every scored step of the hold; the lowest
+    over the memories) and ``memories_held`` (memories held by at least
+    ``criterion`` of their trials). ``accuracy`` is ``trial_accuracy``, and on
+    evaluation trials the lower of ``trial_accuracy`` and ``memory_accuracy``.
 
     Parameters
     ----------
@@ -53,17 +72,22 @@ class FlipFlop(Task):
         ``pulse_rate_hz * pulse_ms / 1000 <= 1``.
     settle_ms : float
         Unscored time after each pulse onset (>= ``pulse_ms`` is sensible).
+    probe_hold_ms : float
+        Silent hold after the probe of evaluation trials (2 s = 100 time constants
+        of the default network: a memory that survives it sits on a stable or very
+        slow point).
     """
 
     name = "flip_flop"
     description = "N-bit flip-flop: hold the sign of the last pulse on each channel (Sussillo & Barak 2013), MSE"
     loss = "mse"
-    # 0.98 of the scored entries: at 0.95 the default network stopped after 100 steps with only 0.62 of its
-    # trials right at every step; at 0.98 seeds 0-2 stop after 150-300 steps with 0.84-0.91 (2,000 trials).
-    criterion = 0.98
+    # Whole trials and every memory: the old criterion (0.98 of the scored entries) passed networks that had
+    # lost 2 of the 8 memories (issue 17). The defaults are the ones with which seeds 0-2 reach it
+    # (tests/test_fixed_points.py trains them and counts the stable points).
+    criterion = 0.95
     defaults = {
-        "model": {"n_units": 128, "tau_ms": 20.0, "activation": "tanh", "w_rec_gain": 0.9},
-        "train": {"steps": 1500, "batch_size": 64, "learning_rate": 0.003},
+        "model": {"n_units": 64, "tau_ms": 20.0, "activation": "tanh", "w_rec_gain": 0.9},
+        "train": {"steps": 4000, "batch_size": 64, "learning_rate": 0.001},
     }
 
     def __init__(
@@ -74,12 +98,16 @@ class FlipFlop(Task):
         pulse_ms: float = 20.0,
         pulse_rate_hz: float = 2.0,
         settle_ms: float = 50.0,
+        probe_hold_ms: float = 2000.0,
     ) -> None:
         super().__init__(dt_ms)
         self.n_bits = check_int("n_bits", n_bits, minimum=1)
-        steps = to_steps({"duration_ms": duration_ms, "pulse_ms": pulse_ms, "settle_ms": settle_ms},
-                         self.dt_ms, required=("duration", "pulse"))
+        steps = to_steps({"duration_ms": duration_ms, "pulse_ms": pulse_ms, "settle_ms": settle_ms,
+                          "probe_hold_ms": probe_hold_ms}, self.dt_ms, required=("duration", "pulse", "probe_hold"))
         self.n_steps, self.pulse_steps, self.settle_steps = steps["duration"], steps["pulse"], steps["settle"]
+        self.probe_hold_steps = steps["probe_hold"]
+        if self.settle_steps >= self.probe_hold_steps:
+            raise ValueError(f"settle_ms={settle_ms} must be shorter than probe_hold_ms={probe_hold_ms}")
         if self.pulse_steps > self.n_steps:
             raise ValueError(f"pulse_ms={pulse_ms} is longer than the trial (duration_ms={duration_ms})")
         if self.settle_steps >= self.n_steps:
@@ -94,33 +122,61 @@ class FlipFlop(Task):
         self.input_names = tuple(f"input_{k}" for k in range(self.n_bits))
         self.output_names = tuple(f"output_{k}" for k in range(self.n_bits))
         self._params.update(n_bits=n_bits, duration_ms=duration_ms, pulse_ms=pulse_ms,
-                            pulse_rate_hz=self.pulse_rate_hz, settle_ms=settle_ms)
+                            pulse_rate_hz=self.pulse_rate_hz, settle_ms=settle_ms, probe_hold_ms=probe_hold_ms)
 
     def condition_values(self) -> dict[str, tuple]:
         return {f"final_{k}": (-1.0, 0.0, 1.0) for k in range(self.n_bits)}
 
+    def memory_patterns(self) -> Tensor:
+        """(2**n_bits, n_bits): memory ``i`` holds +1 on bit ``k`` when bit ``k`` of ``i`` is set, else -1."""
+        i = torch.arange(2**self.n_bits)[:, None]
+        return torch.where((i >> torch.arange(self.n_bits)) & 1 == 1, 1.0, -1.0)
+
     def build(self, n: int, generator: torch.Generator) -> Batch:
+        return self._trials(self._random_pulses(n, generator))
+
+    def build_evaluation(self, n: int, generator: torch.Generator) -> Batch:
+        onset = self._random_pulses(n, generator)
+        P, B = self.pulse_steps, self.n_bits
+        probe = torch.arange(n) % 2**B
+        written = torch.zeros(n, (B + 1) * P, B)  # one silent slot, then bit k in slot k + 1
+        written[:, (torch.arange(B) + 1) * P, torch.arange(B)] = self.memory_patterns()[probe]
+        hold = torch.zeros(n, self.probe_hold_steps, B)
+        batch = self._trials(torch.cat([onset, written, hold], dim=1))
+        periods = batch.periods.clone()
+        periods[:, -self.probe_hold_steps:] = _PERIODS.index("probe_hold")
+        return Batch(inputs=batch.inputs, targets=batch.targets, mask=batch.mask,
+                     conditions={**batch.conditions, "probe": probe.float()},
+                     periods=periods, period_names=_PERIODS)
+
+    def _random_pulses(self, n: int, generator: torch.Generator) -> Tensor:
+        """(n, n_steps, n_bits): signed pulse onsets, at most one per slot of ``pulse_ms`` and bit."""
         T, P, B = self.n_steps, self.pulse_steps, self.n_bits
         n_slots = T // P
         fire = torch.rand(n, n_slots, B, generator=generator) < self.p_slot
         sign = torch.where(torch.rand(n, n_slots, B, generator=generator) < 0.5, -1.0, 1.0)
         onset = torch.zeros(n, T, B)
-        onset[:, torch.arange(n_slots) * P, :] = torch.where(fire, sign, torch.zeros(()))  # signed pulse onsets
+        onset[:, torch.arange(n_slots) * P, :] = torch.where(fire, sign, torch.zeros(()))
+        return onset
+
+    def _trials(self, onset: Tensor) -> Batch:
+        """The trials whose signed pulse onsets (n, time, n_bits) are ``onset``."""
+        n, T, B = onset.shape
+        P = self.pulse_steps
         inputs = torch.zeros(n, T, B)
         for k in range(P):  # each pulse lasts P steps from its onset
-            inputs[:, k : n_slots * P : P, :] = onset[:, 0 : n_slots * P : P, :]
+            inputs[:, k:, :] += onset[:, : T - k, :]
         # Forward-fill the sign of the last onset (0 before the first).
         steps = torch.arange(T)[None, :, None].expand(n, T, B)
         last = torch.where(onset != 0, steps, torch.full_like(steps, -1)).cummax(dim=1).values
         targets = torch.where(last >= 0, onset.gather(1, last.clamp_min(0)), torch.zeros(()))
-        periods = (inputs != 0).any(-1).long()
         return Batch(
             inputs=inputs,
             targets=targets,
             mask=torch.ones(n, T),
-            conditions={"n_pulses": fire.sum((1, 2)).float(),
+            conditions={"n_pulses": (onset != 0).sum((1, 2)).float(),
                         **{f"final_{k}": targets[:, -1, k].clone() for k in range(B)}},
-            periods=periods,
+            periods=(inputs != 0).any(-1).long(),
             period_names=_PERIODS,
         )
 
@@ -135,11 +191,23 @@ class FlipFlop(Task):
         return started & ~settling
 
     def evaluate(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
-        """Entry accuracy (|y - target| < 0.5 on scored entries), trial accuracy, MSE."""
+        """Trial accuracy, entry accuracy, MSE; on evaluation trials the memory scores (class docstring)."""
         scored = self.scored(batch)
         right = (outputs - batch.targets).abs() < 0.5
-        n_scored = scored.sum().clamp_min(1)
-        acc = (right & scored).sum() / n_scored
-        trial_ok = ((right | ~scored).flatten(1).all(1)).float().mean()
-        mse = ((outputs - batch.targets) ** 2).mean()
-        return {"accuracy": acc.item(), "trial_accuracy": trial_ok.item(), "mse": mse.item()}
+        wrong = ~right & scored
+        trial_ok = ~wrong.flatten(1).any(1)
+        scores = {
+            "trial_accuracy": trial_ok.float().mean().item(),
+            "entry_accuracy": ((right & scored).sum() / scored.sum().clamp_min(1)).item(),
+            "mse": ((outputs - batch.targets) ** 2).mean().item(),
+        }
+        scores["accuracy"] = scores["trial_accuracy"]
+        if "probe" in batch.conditions and batch.periods is not None:
+            in_hold = (batch.periods == _PERIODS.index("probe_hold"))[:, :, None]
+            held = ~(wrong & in_hold).flatten(1).any(1)
+            probe = batch.conditions["probe"].long()
+            per_memory = [held[probe == i].float().mean().item() for i in range(2**self.n_bits) if (probe == i).any()]
+            scores["memory_accuracy"] = min(per_memory)
+            scores["memories_held"] = float(sum(f >= self.criterion for f in per_memory))
+            scores["accuracy"] = min(scores["trial_accuracy"], scores["memory_accuracy"])
+        return scores

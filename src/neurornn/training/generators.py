@@ -80,14 +80,19 @@ class Generators:
                 for e, gens in enumerate(self.of)]
 
 
-def draw_batches(task: Task, size: int, gens: Sequence[torch.Generator], drawing: Sequence[int], device):
-    """One batch per distinct generator among ``drawing``; returns per-network batch (or None)."""
+def draw_batches(task: Task, size: int, gens: Sequence[torch.Generator], drawing: Sequence[int], device, *,
+                 evaluation: bool = False):
+    """One batch per distinct generator among ``drawing``; returns per-network batch (or None).
+
+    With ``evaluation`` the batches are the task's evaluation trials (:meth:`Task.evaluation_batch`).
+    """
+    draw = task.evaluation_batch if evaluation else task.batch
     by_gen: dict[int, Any] = {}
     out: list = [None] * len(gens)
     for e in drawing:
         key = id(gens[e])
         if key not in by_gen:
-            by_gen[key] = task.batch(size, gens[e]).to(device)
+            by_gen[key] = draw(size, gens[e]).to(device)
         out[e] = by_gen[key]
     return out
 

@@ -125,7 +125,7 @@ class _Loop:
         model, shared = self.model, self.configs[0]
         model.eval()
         batches = draw_batches(self.task, shared.eval_batch_size, self.gens.for_draw("eval_task", members), members,
-                               self.device)
+                               self.device, evaluation=True)
         inputs, lengths = stack_inputs(batches, model.config.n_inputs)
         with torch.no_grad():
             traj = model(inputs, noise=shared.eval_noise, generator=self.gens.for_draw("eval_noise", members))

@@ -37,7 +37,7 @@ def evaluate(
     task loss).
     """
     device = model.alpha.device
-    batch = task.batch(n_trials, generator).to(device)
+    batch = task.evaluation_batch(n_trials, generator).to(device)
     with torch.no_grad():
         traj = model(batch.inputs, noise=noise, generator=noise_generator)
         value = task_loss(loss or task.loss, traj.outputs, batch.targets, batch.mask)
