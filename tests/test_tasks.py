@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 import struct
 import sys
 from pathlib import Path
@@ -279,7 +280,7 @@ def test_flip_flop_accuracy_skips_settling_and_before_first_pulse():
 def test_flip_flop_evaluation_trials_probe_every_memory_then_hold():
     task = tasks.make("flip_flop")  # 3 bits, 1 s trial, 20 ms pulses, 2 s probe hold, dt 10 ms
     batch = task.evaluation_batch(64, gen(2))
-    assert batch.n_steps == 100 + 4 * 2 + 200
+    assert batch.n_steps == 100 + 4 * 2 + 200 == task.evaluation_steps
     train_part = task.batch(64, gen(2))  # the evaluation trial starts with the training trial
     torch.testing.assert_close(batch.inputs[:, :100], train_part.inputs)
     np.testing.assert_array_equal(batch.targets.numpy(), _flip_flop_reference(batch.inputs.numpy()))
@@ -296,6 +297,16 @@ def test_flip_flop_evaluation_trials_probe_every_memory_then_hold():
         pulse = batch.inputs[:, 100 + 2 * (k + 1): 100 + 2 * (k + 2)]
         torch.testing.assert_close(pulse[:, :, k], patterns[probe, k][:, None].expand(64, 2))
         assert (pulse[:, :, [j for j in range(3) if j != k]] == 0).all()
+
+
+def test_memory_check_sizes_evaluation_trials_by_their_own_length():
+    task = tasks.make("flip_flop")
+    needs = {}
+    for draw in (task.batch, task.evaluation_batch):
+        with pytest.raises(ValueError, match="needs about") as err:
+            draw(10**12)
+        needs[draw.__name__] = float(re.search(r"needs about ([0-9.]+) GB", str(err.value)).group(1))
+    assert needs["evaluation_batch"] / needs["batch"] == pytest.approx(task.evaluation_steps / task.n_steps, rel=0.01)
 
 
 def test_flip_flop_criterion_fails_a_network_that_loses_one_memory():

@@ -140,7 +140,7 @@ class Task(ABC):
         Batch with inputs (n, time, n_inputs), targets (n, time, n_outputs),
         mask (n, time) and conditions of shape (n,).
         """
-        return self._draw(self.build, n, generator)
+        return self._draw(self.build, n, generator, getattr(self, "n_steps", None))
 
     def evaluation_batch(self, n: int, generator: torch.Generator | None = None) -> Batch:
         """Build ``n`` trials for scoring a network (the loop's evaluations, the held-out score).
@@ -149,27 +149,32 @@ class Task(ABC):
         (the flip-flop adds a probe of every memory and a long hold, so that a
         network that loses one memory cannot pass).
         """
-        return self._draw(self.build_evaluation, n, generator)
+        return self._draw(self.build_evaluation, n, generator, self.evaluation_steps)
+
+    @property
+    def evaluation_steps(self) -> int | None:
+        """Steps of an evaluation trial, for the memory check (default ``n_steps``; None: unknown)."""
+        return getattr(self, "n_steps", None)
 
     def build_evaluation(self, n: int, generator: torch.Generator) -> Batch:
         """Build ``n`` evaluation trials (called by :meth:`evaluation_batch`); default :meth:`build`."""
         return self.build(n, generator)
 
     def _draw(self, build: Callable[[int, torch.Generator], Batch], n: int,
-              generator: torch.Generator | None) -> Batch:
+              generator: torch.Generator | None, steps: Any) -> Batch:
         n = check_int("n", n, minimum=1)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        self._check_batch_memory(n)
+        self._check_batch_memory(n, steps)
         if generator is None:
             generator = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, ()).item()))
         batch = build(n, generator)
         self._check_batch(batch, n)
         return batch
 
-    def _check_batch_memory(self, n: int) -> None:
-        """Refuse a batch whose tensors would not fit in memory (tasks that know their ``n_steps``)."""
-        steps = getattr(self, "n_steps", None)
+    def _check_batch_memory(self, n: int, steps: Any) -> None:
+        """Refuse a batch of ``n`` trials of ``steps`` steps whose tensors would not fit in memory
+        (tasks that know their trial length)."""
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             return
         channels = self.n_inputs + self.n_outputs

@@ -127,6 +127,11 @@ class FlipFlop(Task):
     def condition_values(self) -> dict[str, tuple]:
         return {f"final_{k}": (-1.0, 0.0, 1.0) for k in range(self.n_bits)}
 
+    @property
+    def evaluation_steps(self) -> int:
+        """The training trial, one silent slot, one slot per bit, then the probe hold."""
+        return self.n_steps + (self.n_bits + 1) * self.pulse_steps + self.probe_hold_steps
+
     def memory_patterns(self) -> Tensor:
         """(2**n_bits, n_bits): memory ``i`` holds +1 on bit ``k`` when bit ``k`` of ``i`` is set, else -1."""
         i = torch.arange(2**self.n_bits)[:, None]
